@@ -1,0 +1,159 @@
+"""Command-line entry points of the `features` package (registered on the `leadrank` app in leadrank/cli.py).
+
+Each command only parses options, calls a pure function and prints; the work lives in the library modules.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+_PERCENT_COLUMNS = ("share", "close_rate")
+# Short headers keep the table inside an 80-column terminal; the caption spells them out. `won` is left out
+# of the printed table (closed x close rate gives it).
+_HEADERS = {
+    "leads": "leads",
+    "share": "share",
+    "closed": "closed",
+    "close_rate": "close\nrate",
+    "mean_sales_hours": "mean\nhours",
+    "median_days_to_close": "days\nto win",
+    "events_per_lead": "events\n/lead",
+    "open": "open",
+}
+_CAPTION = (
+    "closed: won or lost; close rate: won / closed; mean hours: sales hours of closed leads; "
+    "days to win: median days from decision to close of won leads; open: no outcome yet"
+)
+
+
+class OutputFormat(StrEnum):
+    parquet = "parquet"
+    csv = "csv"
+
+
+def _fail(message: str) -> typer.Exit:
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(2)
+
+
+def _cell(column: str, value: object) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "-"
+    if column in _PERCENT_COLUMNS and isinstance(value, float):
+        return f"{value:.1%}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return str(value)
+
+
+def _summary_table(summary: pd.DataFrame, title: str) -> Table:
+    table = Table(
+        title=title,
+        caption=_CAPTION,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    columns = [col for col in summary.columns if col in _HEADERS]
+    table.add_column(str(summary.index.name or ""), style="bold", no_wrap=True)
+    for col in columns:
+        table.add_column(_HEADERS[col], justify="right", no_wrap=True)
+    shown = summary.loc[:, columns]
+    for idx, row in zip(shown.index, shown.itertuples(index=False), strict=True):
+        values = [v.item() if hasattr(v, "item") else v for v in row]
+        table.add_row(str(idx), *(_cell(col, v) for col, v in zip(columns, values, strict=True)))
+    return table
+
+
+def simulate(
+    leads: Annotated[
+        int,
+        typer.Option(
+            "--leads",
+            "-n",
+            help="How many leads to simulate (1 to 5,000,000; a million take about 25 s of CPU).",
+        ),
+    ] = 20_000,
+    seed: Annotated[
+        int, typer.Option("--seed", "-s", help="Random seed: the same seed gives byte-identical files.")
+    ] = 7,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder for leads.*, events.* and truth.* (created if missing; existing tables replaced).",
+        ),
+    ] = Path("leadrank-data"),
+    months: Annotated[
+        int,
+        typer.Option("--months", help="Calendar months of history before the reference date (>= 1)."),
+    ] = 18,
+    fmt: Annotated[
+        OutputFormat,
+        typer.Option("--format", "-f", help="File format of the written tables.", case_sensitive=False),
+    ] = OutputFormat.parquet,
+) -> None:
+    """Simulate a B2B CRM history and write leads, events and truth to a folder.
+
+    Leads come from six sources (inbound content, inbound inquiries,
+    telemarketing, cold calls, events, referrals) over --months calendar months
+    up to a fixed reference date (2026-10-01). Each has firmographics, a
+    decision time, a stream of typed engagement events and, once closed, an
+    outcome, the selling hours spent and the close date.
+
+    Open leads (no outcome yet) are those decided in the last three weeks, the
+    leads to score today, and those whose deal is still running.
+
+    truth.* holds each lead's true close probability, expected selling hours
+    and expected days to close: use it only to evaluate, never to train.
+    The generative story is in docs/simulator.md.
+    """
+    import features.simulate as sim
+    from features.summary import summarize_history
+
+    if leads < 1:
+        raise _fail(f"--leads must be a positive integer, got {leads}")
+    if leads > sim.MAX_LEADS:
+        raise _fail(f"--leads must be at most {sim.MAX_LEADS:,}, got {leads:,}")
+    if not 1 <= months <= sim.MAX_MONTHS:
+        raise _fail(f"--months must be between 1 and {sim.MAX_MONTHS}, got {months}")
+    if out.exists() and not out.is_dir():
+        raise _fail(f"--out {out} exists and is not a folder")
+
+    console = Console()
+    started = time.perf_counter()
+    with console.status(f"simulating {leads:,} leads over {months} months (seed {seed}) ..."):
+        try:
+            history = sim.simulate(n_leads=leads, seed=seed, months=months)
+        except sim.SimulationError as exc:
+            raise _fail(str(exc)) from None
+    simulated = time.perf_counter()
+    with console.status(f"writing {fmt.value} files to {out} ..."):
+        try:
+            paths = sim.write_history(history, out, fmt=fmt.value)
+        except (sim.SimulationError, OSError) as exc:
+            raise _fail(str(exc)) from None
+    written = time.perf_counter()
+
+    summary = summarize_history(history.leads, history.events)
+    console.print(_summary_table(summary, title=f"Simulated CRM history: {leads:,} leads, seed {seed}"))
+    console.print(
+        f"simulated {len(history.leads):,} leads and {len(history.events):,} events in "
+        f"{simulated - started:.1f} s, wrote them in {written - simulated:.1f} s"
+    )
+    for name, path in paths.items():
+        note = "  (evaluation only: never train on it)" if name == "truth" else ""
+        console.print(f"  {name:<7}{path}{note}", highlight=False)

@@ -1,0 +1,5 @@
+"""`python -m leadrank` runs the `leadrank` command."""
+
+from leadrank.cli import main
+
+main()

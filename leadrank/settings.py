@@ -1,0 +1,64 @@
+"""One settings object for the whole product, read from `LEADRANK_*` environment variables.
+
+Nothing here runs at import time: build a `Settings()` where it is needed and pass it in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEADRANK_", extra="ignore")
+
+    home: Path = Field(
+        default=Path("."),
+        description="Working directory for the local MLflow store (mlflow.db, mlruns/) and the prediction log.",
+    )
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI. Unset: MLFLOW_TRACKING_URI if set, else sqlite:///<home>/mlflow.db.",
+    )
+    model_name: str = Field(default="lead-scorer", description="Registered model name in MLflow.")
+    experiment: str = Field(default="leadrank", description="MLflow experiment name.")
+    min_closed_leads: int = Field(default=1000, ge=0, description="Promotion gate: closed leads in the data.")
+    min_wins: int = Field(default=100, ge=0, description="Promotion gate: won leads in the data.")
+    max_auc_drop: float = Field(
+        default=0.005,
+        ge=0,
+        le=1,
+        description="Promotion gate: largest ROC AUC drop below the champion (absolute).",
+    )
+    max_ece: float = Field(default=0.05, ge=0, le=1, description="Promotion gate: largest calibration error (ECE).")
+    max_closes_at_capacity_drop: float = Field(
+        default=0.005,
+        ge=0,
+        le=1,
+        description="Promotion gate: largest relative drop of expected closes at capacity below the champion.",
+    )
+    max_batch: int = Field(default=10_000, ge=1, description="Most leads in one HTTP request.")
+    max_events_per_lead: int = Field(default=5_000, ge=1, description="Most events per lead in one request.")
+    api_tokens: str = Field(default="", description="Comma-separated bearer tokens; empty: no auth.")
+    prediction_db: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the prediction log. Unset: sqlite:///<home>/predictions.db.",
+    )
+
+    def resolved_tracking_uri(self, environ: dict[str, str] | None = None) -> str:
+        import os
+
+        env = os.environ if environ is None else environ
+        if self.tracking_uri:
+            return self.tracking_uri
+        if env.get("MLFLOW_TRACKING_URI"):
+            return env["MLFLOW_TRACKING_URI"]
+        return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    def resolved_prediction_db(self) -> str:
+        return self.prediction_db or f"sqlite:///{(self.home / 'predictions.db').resolve()}"
+
+    def token_list(self) -> list[str]:
+        return [t.strip() for t in self.api_tokens.split(",") if t.strip()]
