@@ -1,0 +1,859 @@
+"""Map a foreign CRM export onto the canonical contract with a TOML dataset spec.
+
+A spec names, for one exported table (CSV or Parquet), which column is the lead id, the won/lost target, the
+time (or that rows are already chronological), the lead source, the attribute columns, the leaky or personal
+columns to drop and the extra spellings of "missing". `load_dataset` reads the file, checks every statement of
+the spec against the data and returns a `LeadBatch` in the canonical shape plus what later stages need to know
+about it (how it can be split in time, which attributes are categorical or numeric, whether effort and value
+exist).
+
+Every problem found is collected and reported together in one `SpecError`, each naming the spec key and the
+column, so that a user fixes the spec in one pass instead of one traceback at a time.
+
+Unlike the canonical loader, a spec dataset does not require `closed_at` for closed leads: most exports carry
+no close date (or no time at all), so `closed_at` is the creation time when there is one and NaT otherwise.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+from features.contract import (
+    ASSET,
+    CLOSED_AT,
+    CREATED_AT,
+    DEAL_VALUE,
+    DECIDED_AT,
+    EVENT_LEAD_ID,
+    EVENT_TYPE,
+    LEAD_ID,
+    LOST,
+    OUTCOME,
+    SALES_HOURS,
+    SOURCE,
+    TIMESTAMP_DTYPE,
+    TS,
+    WON,
+    LeadBatch,
+    empty_events,
+)
+
+__all__ = [
+    "DatasetSpec",
+    "EventsSpec",
+    "LeadsSpec",
+    "Ordering",
+    "SpecDataset",
+    "SpecError",
+    "load_dataset",
+    "load_spec",
+]
+
+logger = logging.getLogger(__name__)
+
+Ordering = Literal["time", "row", "none"]
+
+ROW_ORDER: Final = "row_order"
+AS_OF: Final = "as_of"
+UNKNOWN_SOURCE: Final = "unknown"
+
+# Spellings accepted for the target, compared after strip + lower-case. "1.0"/"0.0" because a float column
+# written by a spreadsheet or by pandas (once it held a blank) comes out that way.
+_WON_FORMS: Final = frozenset({"1", "1.0", "true", "yes", "won"})
+_LOST_FORMS: Final = frozenset({"0", "0.0", "false", "no", "lost"})
+
+# Output columns an attribute must not shadow: an attribute named like one would silently take its role.
+_RESERVED: Final = frozenset(
+    {LEAD_ID, CREATED_AT, DECIDED_AT, SOURCE, OUTCOME, CLOSED_AT, SALES_HOURS, DEAL_VALUE, AS_OF, ROW_ORDER}
+)
+
+_PARQUET_SUFFIXES: Final = (".parquet", ".pq")
+_CSV_SUFFIXES: Final = (".csv", ".tsv", ".txt")
+_COMPRESSION_SUFFIXES: Final = (".gz", ".bz2", ".zip", ".xz", ".zst")
+
+# A categorical attribute with at least this share of distinct values is more likely an identifier or personal
+# data (email, phone, name) than a feature; it is kept, but the user is told.
+_ID_LIKE_SHARE: Final = 0.5
+_ID_LIKE_MIN_ROWS: Final = 50
+
+ColumnName = Annotated[str, Field(min_length=1)]
+
+
+class SpecError(ValueError):
+    """A dataset spec (or the data it describes) has problems; `problems` lists each one on its own."""
+
+    def __init__(self, problems: Sequence[str], where: str | Path | None = None) -> None:
+        self.problems = list(problems)
+        self.where = None if where is None else str(where)
+        n = len(self.problems)
+        head = f"{self.where}: " if self.where else ""
+        head += f"{n} problem{'s' if n != 1 else ''} in the dataset spec:"
+        super().__init__("\n".join([head, *(f"  - {p}" for p in self.problems)]))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LeadsSpec(_Strict):
+    """The `[leads]` table: how the exported lead table maps onto the canonical `leads` columns."""
+
+    path: ColumnName = Field(description="CSV or Parquet file, relative to the spec file.")
+    sep: str | None = Field(default=None, min_length=1, description="CSV field separator (default ',').")
+    id: ColumnName | None = Field(default=None, description="Lead id column; absent: the 1-based row number.")
+    target: ColumnName | None = Field(default=None, description="Won/lost column; empty cells are open leads.")
+    created_at: ColumnName | None = Field(default=None, description="Creation time column.")
+    order: Literal["row"] | None = Field(default=None, description='"row": rows are in chronological order.')
+    source: ColumnName | None = Field(default=None, description="Lead source column; absent: 'unknown'.")
+    categorical: list[ColumnName] | None = Field(default=None, description="Categorical attributes.")
+    numeric: list[ColumnName] | None = Field(default=None, description="Numeric attributes.")
+    exclude: list[ColumnName] = Field(default_factory=list, description="Columns never used.")
+    missing: list[str] = Field(default_factory=list, description="Extra strings that mean missing.")
+    effort: ColumnName | None = Field(default=None, description="Selling hours spent on the lead.")
+    value: ColumnName | None = Field(default=None, description="Deal value.")
+
+    def roles(self) -> list[tuple[str, str]]:
+        """(spec key, column) for every column the spec names, in the order of the keys."""
+        single = [
+            ("id", self.id),
+            ("target", self.target),
+            ("created_at", self.created_at),
+            ("source", self.source),
+            ("effort", self.effort),
+            ("value", self.value),
+        ]
+        out = [(key, col) for key, col in single if col is not None]
+        for key, cols in (
+            ("categorical", self.categorical),
+            ("numeric", self.numeric),
+            ("exclude", self.exclude),
+        ):
+            out.extend((key, col) for col in cols or ())
+        return out
+
+
+class EventsSpec(_Strict):
+    """The optional `[events]` table: one row a touch (page visit, email click, call...) of a lead."""
+
+    path: ColumnName = Field(description="CSV or Parquet file, relative to the spec file.")
+    sep: str | None = Field(default=None, min_length=1, description="CSV field separator (default ',').")
+    lead_id: ColumnName = Field(default=EVENT_LEAD_ID, description="Column holding the lead id.")
+    ts: ColumnName = Field(default=TS, description="Timestamp column.")
+    type: ColumnName = Field(default=EVENT_TYPE, description="Event type column.")
+    asset: ColumnName | None = Field(default=None, description="Optional asset column (document, page...).")
+    missing: list[str] = Field(default_factory=list, description="Extra strings that mean missing.")
+
+    def roles(self) -> list[tuple[str, str]]:
+        out = [("lead_id", self.lead_id), ("ts", self.ts), ("type", self.type)]
+        if self.asset is not None:
+            out.append(("asset", self.asset))
+        return out
+
+
+class DatasetSpec(_Strict):
+    """A parsed dataset spec. Relative paths resolve against `base_dir` (the spec file's folder)."""
+
+    leads: LeadsSpec
+    events: EventsSpec | None = None
+
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir
+
+    def with_base_dir(self, base_dir: str | Path) -> DatasetSpec:
+        """A copy whose relative paths resolve against `base_dir`."""
+        copy = self.model_copy()
+        copy._base_dir = Path(base_dir)
+        return copy
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self._base_dir / p
+
+
+@dataclass(frozen=True)
+class SpecDataset:
+    """A foreign export mapped onto the canonical contract, with what later stages need to know about it.
+
+    `ordering` says how training may split in time: "time" (by `created_at`), "row" (by the `row_order` column
+    in `batch.leads`; `created_at` is NaT) or "none" (no time at all: a stratified random split).
+    `categorical` and `numeric` are the attribute columns of `batch.leads`, in file order.
+    """
+
+    batch: LeadBatch
+    ordering: Ordering
+    categorical: list[str]
+    numeric: list[str]
+    has_effort: bool
+    has_value: bool
+    notes: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Parsing the spec file
+
+
+def load_spec(path: str | Path) -> DatasetSpec:
+    """Read and validate a TOML dataset spec; raise `SpecError` listing every problem in the file itself.
+
+    Problems that need the data (unknown columns, bad values) are found by `load_dataset`.
+    """
+    spec, problems = _parse_spec(Path(path))
+    if problems or spec is None:
+        raise SpecError(problems, path)
+    return spec
+
+
+def _parse_spec(spec_path: Path) -> tuple[DatasetSpec | None, list[str]]:
+    """The spec and the problems found in it.
+
+    When the only problems are bad keys or values, the spec is still returned without them, so that
+    `load_dataset` can go on to report the problems in the data in the same error.
+    """
+    try:
+        raw_bytes = spec_path.read_bytes()
+    except FileNotFoundError:
+        return None, [f"spec file not found: {spec_path}"]
+    except IsADirectoryError:
+        return None, [f"spec path is a directory, not a TOML file: {spec_path}"]
+    except OSError as exc:
+        return None, [f"cannot read spec file: {exc}"]
+    try:
+        raw = tomllib.loads(raw_bytes.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return None, [f"spec file is not UTF-8 text (byte {exc.start})"]
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message already ends with "(at line N, column M)".
+        return None, [f"TOML syntax error: {exc}"]
+    problems: list[str] = []
+    spec: DatasetSpec | None
+    try:
+        spec = DatasetSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(_validation_problems(exc, raw))
+        spec = _without_bad_keys(raw, exc)
+    if spec is None:
+        return None, problems
+    problems.extend(_static_problems(spec))
+    return spec.with_base_dir(spec_path.resolve().parent), problems
+
+
+def _without_bad_keys(raw: dict[str, Any], exc: ValidationError) -> DatasetSpec | None:
+    """The spec validated again with every offending key left out; None when that is still not a spec."""
+    cleaned = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    for err in exc.errors():
+        loc = err["loc"]
+        if len(loc) == 1:
+            cleaned.pop(str(loc[0]), None)
+        elif isinstance(cleaned.get(str(loc[0])), dict):
+            cleaned[str(loc[0])].pop(str(loc[1]), None)
+    try:
+        return DatasetSpec.model_validate(cleaned)
+    except ValidationError:
+        return None
+
+
+_TABLE_MODELS: Final[dict[str, type[BaseModel]]] = {"leads": LeadsSpec, "events": EventsSpec}
+
+
+def _validation_problems(exc: ValidationError, raw: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    for err in exc.errors():
+        loc = err["loc"]
+        table = str(loc[0]) if loc else ""
+        rest = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(loc[1:]))
+        where = f"[{table}] {rest}" if rest else f"[{table}]"
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            if len(loc) == 1:
+                hint = _suggest(table, _TABLE_MODELS)
+                problems.append(f"unknown table or top-level key '{table}'{hint}; expected [leads] and [events]")
+            else:
+                model = _TABLE_MODELS.get(table)
+                hint = _suggest(str(loc[-1]), model.model_fields if model else ())
+                problems.append(f"unknown key {where}{hint}")
+        elif kind == "missing":
+            if len(loc) == 1:
+                problems.append(f"missing table [{table}] (it names the lead file and its columns)")
+            else:
+                problems.append(f"{where}: required key is missing")
+        elif kind == "model_type" and len(loc) == 1:
+            problems.append(f"[{table}] must be a table, got {type(raw.get(table)).__name__}")
+        elif kind == "literal_error" and loc[-1] == "order":
+            problems.append(f'{where}: the only accepted value is "row" (got {err["input"]!r})')
+        else:
+            problems.append(f"{where}: {err['msg']} (got {err['input']!r})")
+    return problems
+
+
+def _suggest(name: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' when `name` is close to one of `choices`; a case difference counts as close."""
+    options = [str(c) for c in choices]
+    by_lower = {c.lower(): c for c in options}
+    if name.lower() in by_lower and by_lower[name.lower()] != name:
+        return f" (did you mean '{by_lower[name.lower()]}'?)"
+    close = difflib.get_close_matches(name, options, n=3, cutoff=0.6)
+    # difflib misses abbreviations ("sep" for "separator"): a shared prefix of 3+ characters is a hint too.
+    low = name.lower()
+    close += [
+        c
+        for c in options
+        if c not in close and len(c) >= 3 and len(low) >= 3 and (low.startswith(c.lower()) or c.lower().startswith(low))
+    ]
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)"
+
+
+def _static_problems(spec: DatasetSpec) -> list[str]:
+    """Problems visible in the spec alone, without reading any data."""
+    problems: list[str] = []
+    leads = spec.leads
+    if leads.created_at is not None and leads.order is not None:
+        problems.append(
+            f"[leads] created_at / order: give either a time column (created_at = '{leads.created_at}') or "
+            'order = "row" for chronological rows, not both'
+        )
+    problems.extend(_duplicate_roles("leads", leads.roles()))
+    if spec.events is not None:
+        problems.extend(_duplicate_roles("events", spec.events.roles()))
+        if leads.id is None:
+            problems.append(
+                "[leads] id: required when an [events] table is given, so that events can be joined to leads"
+            )
+    return problems
+
+
+def _duplicate_roles(table: str, roles: list[tuple[str, str]]) -> list[str]:
+    keys_by_column: dict[str, list[str]] = {}
+    for key, col in roles:
+        keys_by_column.setdefault(col, []).append(key)
+    problems = []
+    for col, keys in keys_by_column.items():
+        if len(keys) == 1:
+            continue
+        distinct = list(dict.fromkeys(keys))
+        if len(distinct) == 1:
+            problems.append(f"[{table}] {keys[0]}: column '{col}' is listed {len(keys)} times")
+        else:
+            problems.append(
+                f"[{table}] {' / '.join(distinct)}: column '{col}' is listed under each of these keys; give it one role"
+            )
+    return problems
+
+
+# ----------------------------------------------------------------------------------------------------
+# Loading the data
+
+
+def load_dataset(spec_or_path: DatasetSpec | str | Path) -> SpecDataset:
+    """Read the export a spec describes and map it onto the canonical contract.
+
+    Raises `SpecError` listing every problem found: in the spec, the files, the columns and the values.
+    """
+    if isinstance(spec_or_path, DatasetSpec):
+        spec, where = spec_or_path, None
+        problems = _static_problems(spec)
+    else:
+        where = Path(spec_or_path)
+        parsed, problems = _parse_spec(where)
+        if parsed is None:
+            raise SpecError(problems, where)
+        spec = parsed
+    notes: list[str] = []
+    ls = spec.leads
+
+    text_roles = [c for c in (ls.id, ls.target, ls.created_at, ls.source) if c is not None]
+    text_roles += list(ls.categorical or ())
+    leads_raw = _read_table("leads", spec.resolve(ls.path), ls.sep, ls.missing, text_roles, problems, notes)
+
+    events_raw = None
+    if spec.events is not None:
+        es = spec.events
+        events_raw = _read_table(
+            "events", spec.resolve(es.path), es.sep, es.missing, [es.lead_id, es.type], problems, notes
+        )
+
+    built: _BuiltLeads | None = None
+    if leads_raw is not None:
+        built = _build_leads(ls, leads_raw, problems, notes)
+    events: pd.DataFrame | None = None
+    if spec.events is not None and events_raw is not None:
+        events = _build_events(spec.events, events_raw, problems)
+
+    if problems or built is None:
+        raise SpecError(problems, where)
+
+    if events is None:
+        events = empty_events()
+    else:
+        known = events[EVENT_LEAD_ID].isin(built.leads[LEAD_ID])
+        if not known.all():
+            notes.append(f"events dropped because their lead id is not in the leads file: {int((~known).sum())}")
+            events = events.loc[known].reset_index(drop=True)
+        if built.ordering != "time":
+            notes.append(
+                "events are given but leads have no time column: the decision time is unknown, so event "
+                "features cannot be cut at a point in time"
+            )
+        else:
+            notes.append("a spec dataset decides at created_at: only events before it count as history")
+
+    ordering = built.ordering
+    if ordering == "row":
+        notes.append("no time column: rows are taken as chronological; training splits by row_order")
+    elif ordering == "none":
+        notes.append("no time information: later stages fall back to a stratified random split")
+
+    for note in notes:
+        logger.info("dataset spec: %s", note)
+    logger.info("loaded %d leads and %d events from the dataset spec", len(built.leads), len(events))
+    return SpecDataset(
+        batch=LeadBatch(leads=built.leads, events=events),
+        ordering=ordering,
+        categorical=built.categorical,
+        numeric=built.numeric,
+        has_effort=ls.effort is not None,
+        has_value=ls.value is not None,
+        notes=notes,
+    )
+
+
+def _file_kind(path: Path) -> Literal["csv", "parquet"] | None:
+    name = path.name.lower()
+    for suffix in _COMPRESSION_SUFFIXES:
+        name = name.removesuffix(suffix)
+    if name.endswith(_PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(_CSV_SUFFIXES):
+        return "csv"
+    return None
+
+
+def _read_table(
+    table: str,
+    path: Path,
+    sep: str | None,
+    missing: list[str],
+    text_columns: list[str],
+    problems: list[str],
+    notes: list[str],
+) -> pd.DataFrame | None:
+    """Read one exported table with the missing markers turned into NA; None (and a problem) on failure."""
+    where = f"[{table}] path"
+    if not path.exists():
+        problems.append(f"{where}: file not found: {path}")
+        return None
+    if path.is_dir():
+        problems.append(f"{where}: is a directory, not a file: {path}")
+        return None
+    kind = _file_kind(path)
+    if kind is None:
+        problems.append(f"{where}: unsupported file type '{path.name}': use .csv (or .tsv, .txt) or .parquet")
+        return None
+    try:
+        if kind == "parquet":
+            if sep is not None:
+                notes.append(f"[{table}] sep is ignored for the Parquet file {path.name}")
+            df = pd.read_parquet(path)
+            df.columns = [str(c) for c in df.columns]
+            df = _mark_missing(df, missing)
+        else:
+            default_sep = "\t" if path.name.lower().removesuffix(".gz").endswith(".tsv") else ","
+            # Text roles are read as text so that ids like "007" and codes keep their spelling; all else is
+            # left to pandas' type inference, with the extra missing markers already NA so that they cannot
+            # make a numeric column look like text.
+            sep = sep or default_sep
+            fast = len(sep) == 1  # a longer sep is a regex, which only the python parser reads
+            df = pd.read_csv(
+                path,
+                sep=sep,
+                engine="c" if fast else "python",
+                dtype=dict.fromkeys(text_columns, "str"),
+                na_values=missing,
+                keep_default_na=True,
+                # The C parser then types a column from all its values, not chunk by chunk (no mixed types).
+                low_memory=not fast,
+            )
+            df.columns = [str(c) for c in df.columns]
+            if len(df.columns) == 1:
+                hint = _sep_hint(df.columns[0], sep)
+                if hint:
+                    problems.append(f"[{table}] sep: the file has a single column named {df.columns[0]!r}; {hint}")
+                    return None
+    except UnicodeDecodeError as exc:
+        problems.append(f"{where}: {path.name} is not UTF-8 text (byte {exc.start}); re-export it as UTF-8")
+        return None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        problems.append(f"{where}: cannot read {path.name} as {kind.upper()}: {first_line}")
+        return None
+    if df.empty:
+        problems.append(f"{where}: {path.name} has no data rows")
+        return None
+    return df.reset_index(drop=True)
+
+
+def _sep_hint(header: str, sep: str) -> str:
+    for candidate, toml in ((";", ";"), ("\t", "\\t"), (",", ","), ("|", "|")):
+        if candidate != sep and candidate in header:
+            return f"is the separator right? the header contains '{toml}': try sep = \"{toml}\""
+    return ""
+
+
+def _mark_missing(df: pd.DataFrame, missing: list[str]) -> pd.DataFrame:
+    """Turn the extra missing markers into NA in the text columns of a frame read without them (Parquet)."""
+    if not missing:
+        return df
+    out = df.copy()
+    for col in out.columns:
+        s = out[col]
+        if pd.api.types.is_string_dtype(s) or s.dtype == object:
+            out[col] = s.where(~s.isin(missing))
+    return out
+
+
+@dataclass(frozen=True)
+class _BuiltLeads:
+    leads: pd.DataFrame
+    ordering: Ordering
+    categorical: list[str]
+    numeric: list[str]
+
+
+def _build_leads(ls: LeadsSpec, raw: pd.DataFrame, problems: list[str], notes: list[str]) -> _BuiltLeads | None:
+    n_before = len(problems)
+    columns = list(raw.columns)
+    file_name = Path(ls.path).name
+    for key, col in ls.roles():
+        if col not in raw.columns:
+            problems.append(f"[leads] {key}: column '{col}' not found in {file_name}{_suggest(col, columns)}")
+    present = set(columns)
+
+    def column(name: str | None) -> pd.Series | None:
+        return raw[name] if name is not None and name in present else None
+
+    n = len(raw)
+    out: dict[str, pd.Series] = {}
+    out[LEAD_ID] = _lead_ids(ls.id, column(ls.id), n, problems)
+    created = _created_at(ls.created_at, column(ls.created_at), n, problems)
+    out[CREATED_AT] = created
+    out[DECIDED_AT] = created.copy()
+
+    source = column(ls.source)
+    out[SOURCE] = (
+        pd.Series([UNKNOWN_SOURCE] * n, dtype="str") if source is None else _as_text(source).fillna(UNKNOWN_SOURCE)
+    )
+
+    target = column(ls.target)
+    if ls.target is None:
+        out[OUTCOME] = pd.Series([None] * n, dtype="str")
+        notes.append("no target column: every lead is open (usable for scoring, not for training)")
+    elif target is not None:
+        out[OUTCOME] = _parse_target(ls.target, target, problems)
+        won, lost = int((out[OUTCOME] == WON).sum()), int((out[OUTCOME] == LOST).sum())
+        notes.append(f"target '{ls.target}': {won} won, {lost} lost, {n - won - lost} open")
+    if OUTCOME in out:
+        out[CLOSED_AT] = created.where(out[OUTCOME].notna())
+
+    for key, name, canonical in (("effort", ls.effort, SALES_HOURS), ("value", ls.value, DEAL_VALUE)):
+        s = column(name)
+        if name is None or s is None:
+            continue
+        values = _numeric_column(key, name, s, problems)
+        if values is None:
+            continue
+        negative = (values < 0).to_numpy()
+        if negative.any():
+            problems.append(f"[leads] {key}: column '{name}' is negative at {_rows(negative)}")
+        out[canonical] = values.astype("float64")
+
+    if ls.order == "row":
+        out[ROW_ORDER] = pd.Series(np.arange(n, dtype="int64"))
+
+    attributes = _attributes(ls, raw, problems, notes)
+    out.update(attributes.values)
+
+    if len(problems) > n_before:
+        return None
+    canonical_order = (
+        LEAD_ID,
+        CREATED_AT,
+        DECIDED_AT,
+        SOURCE,
+        OUTCOME,
+        CLOSED_AT,
+        SALES_HOURS,
+        DEAL_VALUE,
+        ROW_ORDER,
+    )
+    ordered = [c for c in canonical_order if c in out] + list(attributes.values)
+    leads = pd.DataFrame({c: out[c].reset_index(drop=True) for c in ordered})
+    ordering: Ordering = "time" if ls.created_at is not None else ("row" if ls.order == "row" else "none")
+    return _BuiltLeads(leads=leads, ordering=ordering, categorical=attributes.categorical, numeric=attributes.numeric)
+
+
+def _lead_ids(name: str | None, s: pd.Series | None, n: int, problems: list[str]) -> pd.Series:
+    if name is None or s is None:
+        # No id column: the row number, 1-based like the row numbers in error messages.
+        return pd.Series(np.arange(1, n + 1).astype(str), dtype="str")
+    ids = _as_text(s).str.strip()
+    empty = (ids.isna() | (ids == "")).to_numpy()
+    if empty.any():
+        problems.append(f"[leads] id: column '{name}' is empty at {_rows(empty)}")
+    dup = ids.duplicated(keep=False).to_numpy() & ~empty
+    if dup.any():
+        problems.append(
+            f"[leads] id: column '{name}' has duplicate ids: {_examples(ids[dup])}; every lead needs its own id"
+        )
+    return ids
+
+
+def _created_at(name: str | None, s: pd.Series | None, n: int, problems: list[str]) -> pd.Series:
+    if name is None or s is None:
+        return pd.Series(pd.NaT, index=pd.RangeIndex(n), dtype=TIMESTAMP_DTYPE)
+    created, bad, empty = _parse_times(s)
+    if bad.any():
+        problems.append(
+            f"[leads] created_at: column '{name}' has values that are not dates/times at {_rows(bad)}: "
+            f"{_examples(s[bad])}"
+        )
+    if empty.any():
+        problems.append(
+            f"[leads] created_at: column '{name}' is empty at {_rows(empty)}; "
+            "every lead needs a creation time when created_at is given"
+        )
+    return created
+
+
+@dataclass(frozen=True)
+class _Attributes:
+    values: dict[str, pd.Series]  # in file column order
+    categorical: list[str]
+    numeric: list[str]
+
+
+def _attributes(ls: LeadsSpec, raw: pd.DataFrame, problems: list[str], notes: list[str]) -> _Attributes:
+    """Resolve the attribute columns: explicit lists win, every other unused column is inferred."""
+    used = {col for key, col in ls.roles() if key not in ("categorical", "numeric")}
+    explicit_cat = set(ls.categorical or ())
+    explicit_num = set(ls.numeric or ())
+    values: dict[str, pd.Series] = {}
+    categorical: list[str] = []
+    numeric: list[str] = []
+    inferred_cat: list[str] = []
+    inferred_num: list[str] = []
+    empty: list[str] = []
+    for col in raw.columns:
+        s = raw[col]
+        if col in used:
+            continue
+        if col in explicit_num and col not in explicit_cat:  # in both: already reported as listed twice
+            number = _numeric_column("numeric", col, s, problems)
+            if number is not None:
+                values[col] = number
+                numeric.append(col)
+        elif col in explicit_cat:
+            values[col] = _as_text(s)
+            categorical.append(col)
+        elif s.isna().all():
+            empty.append(col)
+        elif pd.api.types.is_datetime64_any_dtype(s):
+            notes.append(
+                f"column '{col}' holds timestamps and is not used as an attribute: "
+                "name it in created_at or list it under exclude"
+            )
+        elif (number := _as_number_if_all(s)) is not None:
+            values[col] = number
+            numeric.append(col)
+            inferred_num.append(col)
+        else:
+            values[col] = _as_text(s)
+            categorical.append(col)
+            inferred_cat.append(col)
+
+    for col in values:
+        if col in _RESERVED:
+            key = "categorical" if col in categorical else "numeric"
+            how = "remove it there" if col in explicit_cat | explicit_num else "list it under exclude"
+            problems.append(
+                f"[leads] {key}: column '{col}' has the name of a canonical leads column and would take "
+                f"its role; map it with the matching key or {how}"
+            )
+    if inferred_cat or inferred_num:
+        notes.append(
+            f"inferred from the data: categorical {', '.join(inferred_cat) or '(none)'}; "
+            f"numeric {', '.join(inferred_num) or '(none)'}"
+        )
+    if empty:
+        notes.append("columns with no values at all, not used: " + ", ".join(empty))
+    n = len(raw)
+    for col in categorical:
+        distinct = int(values[col].nunique())
+        if n >= _ID_LIKE_MIN_ROWS and distinct >= _ID_LIKE_SHARE * n:
+            notes.append(
+                f"categorical column '{col}' has {distinct} distinct values in {n} rows: an identifier or "
+                "personal data? consider listing it under exclude"
+            )
+    return _Attributes(values=values, categorical=categorical, numeric=numeric)
+
+
+def _build_events(es: EventsSpec, raw: pd.DataFrame, problems: list[str]) -> pd.DataFrame | None:
+    n_before = len(problems)
+    columns = list(raw.columns)
+    for key, col in es.roles():
+        if col not in raw.columns:
+            problems.append(f"[events] {key}: column '{col}' not found in {Path(es.path).name}{_suggest(col, columns)}")
+    if len(problems) > n_before:
+        return None
+    lead_ids = _as_text(raw[es.lead_id]).str.strip()
+    empty = lead_ids.isna() | (lead_ids == "")
+    if empty.any():
+        problems.append(f"[events] lead_id: column '{es.lead_id}' is empty at {_rows(empty)}")
+    ts, bad, ts_empty = _parse_times(raw[es.ts])
+    if bad.any():
+        problems.append(
+            f"[events] ts: column '{es.ts}' has values that are not dates/times at {_rows(bad)}: "
+            f"{_examples(raw[es.ts][bad])}"
+        )
+    if ts_empty.any():
+        problems.append(f"[events] ts: column '{es.ts}' is empty at {_rows(ts_empty)}")
+    types = _as_text(raw[es.type])
+    if types.isna().any():
+        problems.append(f"[events] type: column '{es.type}' is empty at {_rows(types.isna())}")
+    if len(problems) > n_before:
+        return None
+    asset = _as_text(raw[es.asset]) if es.asset is not None else pd.Series([None] * len(raw), dtype="str")
+    return pd.DataFrame(
+        {
+            EVENT_LEAD_ID: lead_ids.reset_index(drop=True),
+            TS: ts.reset_index(drop=True),
+            EVENT_TYPE: types.reset_index(drop=True),
+            ASSET: asset.reset_index(drop=True),
+        }
+    )
+
+
+# ----------------------------------------------------------------------------------------------------
+# Column conversions (all vectorised)
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    """The column as pandas `str` dtype with NA kept; whole-number floats lose their '.0' (ids, codes)."""
+    if pd.api.types.is_float_dtype(s):
+        finite = s.dropna()
+        if len(finite) and bool(np.all(np.mod(finite.to_numpy(dtype="float64"), 1) == 0)):
+            return s.astype("Int64").astype("str")
+    if pd.api.types.is_bool_dtype(s):
+        return s.map({True: "true", False: "false"}).astype("str")
+    return s.astype("str")
+
+
+def _normalise_number(s: pd.Series) -> pd.Series:
+    """int64 when whole and complete, else float64: one numpy dtype per column whatever the file's backend."""
+    if pd.api.types.is_bool_dtype(s):
+        return s.astype("int64")
+    if pd.api.types.is_integer_dtype(s) and not s.isna().any():
+        return s.astype("int64")
+    return s.astype("float64")
+
+
+def _as_number_if_all(s: pd.Series) -> pd.Series | None:
+    """The column as numbers when every present value is one (a text column can hold "42"), else None."""
+    if pd.api.types.is_bool_dtype(s):
+        return None
+    if pd.api.types.is_numeric_dtype(s):
+        return _normalise_number(s)
+    if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
+        return None
+    text = _as_text(s)
+    # to_numeric with coerce costs an exception per non-number, so a text column is judged on its distinct
+    # values (few, for a categorical) and rejected on the first handful before the rest are tried.
+    distinct = pd.Series(text.dropna().unique(), dtype="str").str.strip()
+    distinct = distinct[distinct != ""]
+    for chunk in (distinct[:16], distinct[16:]):
+        if pd.to_numeric(chunk, errors="coerce").isna().any():
+            return None
+    stripped = text.str.strip()
+    return _normalise_number(pd.to_numeric(stripped.where(stripped != ""), errors="coerce"))
+
+
+def _numeric_column(key: str, col: str, s: pd.Series, problems: list[str]) -> pd.Series | None:
+    """The column as numbers, or None after recording which rows are not numbers."""
+    if pd.api.types.is_numeric_dtype(s):
+        return _normalise_number(s)
+    text = _as_text(s).str.strip()
+    values = pd.to_numeric(text, errors="coerce")
+    bad = (values.isna() & text.notna() & (text != "")).to_numpy()
+    if bad.any():
+        problems.append(
+            f"[leads] {key}: column '{col}' has non-numeric values at {_rows(bad)}: {_examples(text[bad])}"
+            " (add them to missing if they mean 'no value')"
+        )
+        return None
+    return _normalise_number(values)
+
+
+def _parse_target(col: str, s: pd.Series, problems: list[str]) -> pd.Series:
+    text = _as_text(s).str.strip().str.lower()
+    empty = (text.isna() | (text == "")).to_numpy()
+    won = text.isin(_WON_FORMS).to_numpy()
+    lost = text.isin(_LOST_FORMS).to_numpy()
+    bad = ~(empty | won | lost)
+    if bad.any():
+        problems.append(
+            f"[leads] target: column '{col}' has values not recognisable as won/lost: {_examples(s[bad])}; "
+            "accepted (any case): 1/0, true/false, yes/no, won/lost, and empty for open leads"
+        )
+    outcome = np.full(len(text), None, dtype=object)
+    outcome[won] = WON
+    outcome[lost] = LOST
+    return pd.Series(outcome, dtype="str")
+
+
+def _parse_times(s: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """(timestamps as tz-naive UTC datetime64[us], mask of unparseable values, mask of empty values)."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        parsed = s if getattr(s.dt, "tz", None) is None else s.dt.tz_convert("UTC").dt.tz_localize(None)
+        empty = s.isna().to_numpy()
+        return parsed.astype(TIMESTAMP_DTYPE), np.zeros(len(s), dtype=bool), empty
+    text = _as_text(s).str.strip()
+    empty = (text.isna() | (text == "")).to_numpy()
+    # Naive times are taken as UTC; times with an offset are converted to UTC.
+    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    retry = parsed.isna().to_numpy() & ~empty
+    if retry.any():
+        # Only the rows ISO 8601 could not read pay for the slow per-value parser.
+        parsed.loc[retry] = pd.to_datetime(text[retry], utc=True, errors="coerce", format="mixed")
+    bad = parsed.isna().to_numpy() & ~empty
+    return parsed.dt.tz_localize(None).astype(TIMESTAMP_DTYPE), bad, empty
+
+
+def _rows(mask: np.ndarray | pd.Series, limit: int = 5) -> str:
+    """'rows 3, 7 and 2 more': 1-based data row numbers (row 1 is the first row under the header)."""
+    idx = np.flatnonzero(np.asarray(mask)) + 1
+    shown = ", ".join(str(i) for i in idx[:limit])
+    more = f" and {len(idx) - limit} more" if len(idx) > limit else ""
+    return f"row{'s' if len(idx) != 1 else ''} {shown}{more}"
+
+
+def _examples(values: pd.Series, limit: int = 3) -> str:
+    """ "'maybe' (12 rows), 'x' (1 row) and 4 other values": the commonest values with their counts."""
+    counts = values.astype("object").value_counts(dropna=False)
+    parts = [f"{v!r} ({c} row{'s' if c != 1 else ''})" for v, c in counts.head(limit).items()]
+    text = ", ".join(parts)
+    if len(counts) > limit:
+        text += f" and {len(counts) - limit} other value{'s' if len(counts) - limit != 1 else ''}"
+    return text
