@@ -1,0 +1,181 @@
+"""Integration and model-behaviour tests of `leadrank train` on a small simulated history."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features import contract as c
+from features.contract import LeadBatch
+from features.simulate import SimulatedHistory
+from leadrank.settings import Settings
+from tests.training.conftest import Trained
+from training.pipeline import TrainingData, TrainOptions, load_training_data, train
+
+pytestmark = pytest.mark.integration
+
+
+def test_champion_is_registered_and_serves_probabilities(trained: Trained) -> None:
+    import mlflow
+
+    from training.tracking import configure_tracking
+    from training.tracking_run import request_rows
+
+    assert trained.result.registration is not None
+    assert trained.result.registration.promoted, trained.result.registration.decision
+    configure_tracking(trained.settings)
+    model = mlflow.pyfunc.load_model("models:/lead-scorer@champion")
+    open_leads = trained.history.leads[trained.history.leads[c.OUTCOME].isna()].head(50)
+    rows = request_rows(LeadBatch(open_leads, trained.history.events), 50)
+    out = model.predict(rows)
+    assert list(out.columns) == ["lead_id", "p_close", "expected_hours", "expected_days_to_close"]
+    assert out["lead_id"].tolist() == open_leads[c.LEAD_ID].tolist()
+    assert out["p_close"].between(0, 1).all()
+    assert out["p_close"].nunique() > 10  # probabilities, not labels
+    assert (out["expected_hours"] > 0).all()
+
+
+def test_metrics_contract_and_quality(trained: Trained) -> None:
+    m = trained.result.metrics
+    for key in (
+        "test_roc_auc",
+        "test_pr_auc",
+        "test_brier",
+        "test_ece",
+        "test_close_rate_top10pct",
+        "test_close_rate_top20pct",
+        "test_expected_closes_at_capacity",
+    ):
+        assert isinstance(m[key], float), key
+    assert set(m["candidates"]) == {"points", "naive_bayes", "logistic", "lightgbm"}
+    assert m["split"]["kind"] == "time"
+    # time order: train ends before validation starts, validation before test
+    assert m["split"]["train"]["to"] <= m["split"]["validation"]["from"]
+    assert m["split"]["validation"]["to"] <= m["split"]["test"]["from"]
+    assert 0.7 < m["test_roc_auc"] < 0.95
+    assert m["test_ece"] < 0.06
+    # The oracle (true probabilities) is known on simulated data and bounds what any model can do.
+    assert m["oracle"]["true_expected_closes_top10pct"] >= m["test_true_expected_closes_top10pct"]
+    json.dumps(m)  # the --metrics-out file is plain JSON
+
+
+def test_worse_model_stays_challenger_with_a_reason(trained: Trained, tmp_path: Path) -> None:
+    """A run trained on shuffled labels is registered as challenger and refused promotion, saying why.
+
+    Only the older leads (the training and validation periods) are shuffled: the gate judges both models on the
+    newest, untouched test period, as it would in real use."""
+    h = trained.history
+    leads = h.leads.copy()
+    closed = leads[c.OUTCOME].notna()
+    older = closed & (leads[c.DECIDED_AT] < leads.loc[closed, c.DECIDED_AT].quantile(0.75))
+    rng = np.random.default_rng(0)
+    leads.loc[older, c.OUTCOME] = rng.permutation(leads.loc[older, c.OUTCOME].to_numpy())
+    data = TrainingData(batch=LeadBatch(leads, h.events), origin="shuffled labels")
+    result = train(data, trained.settings, TrainOptions(seed=5))
+    reg = result.registration
+    assert reg is not None and not reg.promoted
+    failed = [ch for ch in reg.decision.checks if not ch.passed]
+    assert any("auc" in ch.name.lower() for ch in failed), reg.decision
+    assert any("below champion" in ch.message for ch in failed)
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    assert str(client.get_model_version_by_alias("lead-scorer", "challenger").version) == reg.version
+    assert str(client.get_model_version_by_alias("lead-scorer", "champion").version) != reg.version
+
+
+def test_same_data_and_seed_give_identical_metrics(small_history: tuple[Path, SimulatedHistory]) -> None:
+    data_dir, _ = small_history
+    runs = [
+        train(load_training_data(data_dir=data_dir), Settings(), TrainOptions(seed=3, register=False)).metrics
+        for _ in range(2)
+    ]
+    for m in runs:
+        m.pop("train_seconds")
+    assert runs[0] == runs[1]
+
+
+def test_too_few_wins_is_a_clear_refusal(tmp_path: Path, small_history: tuple[Path, SimulatedHistory]) -> None:
+    _, h = small_history
+    leads = h.leads.copy()
+    won = np.flatnonzero((leads[c.OUTCOME] == c.WON).to_numpy())
+    leads.loc[won[5:], c.OUTCOME] = c.LOST
+    data = TrainingData(batch=LeadBatch(leads, h.events))
+    with pytest.raises(ValueError, match="not enough history"):
+        train(data, Settings(home=tmp_path), TrainOptions(register=False))
+
+
+def _with_events(batch: LeadBatch, events: pd.DataFrame) -> LeadBatch:
+    return LeadBatch(batch.leads, pd.concat([batch.events, events], ignore_index=True))
+
+
+def test_more_decision_stage_engagement_never_lowers_p_close(trained: Trained) -> None:
+    scorer = trained.result.scorer
+    h = trained.history
+    leads = h.leads.sample(400, random_state=1).reset_index(drop=True)
+    batch = LeadBatch(leads, h.events[h.events[c.EVENT_LEAD_ID].isin(set(leads[c.LEAD_ID]))])
+    before = scorer.predict(batch)["p_close"].to_numpy()
+    rng = np.random.default_rng(2)
+    for event_type in ("demo_request", "trial_request", "pricing_view", "tech_doc_download"):
+        days_before = rng.uniform(0.01, 120, len(leads))
+        extra = pd.DataFrame(
+            {
+                c.EVENT_LEAD_ID: leads[c.LEAD_ID].to_numpy(),
+                c.TS: (leads[c.DECIDED_AT] - pd.to_timedelta(days_before, unit="D")).astype(c.TIMESTAMP_DTYPE),
+                c.EVENT_TYPE: event_type,
+                c.ASSET: "doc-1",
+            }
+        ).astype({c.EVENT_LEAD_ID: "str", c.EVENT_TYPE: "str", c.ASSET: "str"})
+        after = scorer.predict(_with_events(batch, extra))["p_close"].to_numpy()
+        assert (after >= before - 1e-12).all(), (event_type, float((before - after).max()))
+        assert (after > before).any()
+
+
+def test_post_decision_leak_events_do_not_change_p_close(trained: Trained) -> None:
+    scorer = trained.result.scorer
+    h = trained.history
+    leads = h.leads.sample(300, random_state=3).reset_index(drop=True)
+    batch = LeadBatch(leads, h.events[h.events[c.EVENT_LEAD_ID].isin(set(leads[c.LEAD_ID]))])
+    before = scorer.predict(batch)
+    leak = pd.DataFrame(
+        {
+            c.EVENT_LEAD_ID: np.repeat(leads[c.LEAD_ID].to_numpy(), 2),
+            c.TS: np.repeat((leads[c.DECIDED_AT] + pd.Timedelta(hours=5)).to_numpy(), 2),
+            c.EVENT_TYPE: ["meeting", "contract_download"] * len(leads),
+            c.ASSET: "contract-1",
+        }
+    ).astype({c.EVENT_LEAD_ID: "str", c.EVENT_TYPE: "str", c.ASSET: "str", c.TS: c.TIMESTAMP_DTYPE})
+    after = scorer.predict(_with_events(batch, leak))
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_train_cli_writes_metrics_json(trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from leadrank.cli import app
+
+    monkeypatch.setenv("LEADRANK_HOME", str(tmp_path))
+    monkeypatch.setenv("LEADRANK_MIN_CLOSED_LEADS", "300")
+    monkeypatch.setenv("LEADRANK_MIN_WINS", "30")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = tmp_path / "metrics.json"
+    res = CliRunner().invoke(app, ["train", "--data", str(trained.data_dir), "--metrics-out", str(out), "--seed", "5"])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads(out.read_text())
+    assert metrics["test_roc_auc"] == pytest.approx(trained.result.metrics["test_roc_auc"])
+    assert "champion" in res.output.lower()
+
+
+def test_train_cli_reports_bad_input_without_traceback(tmp_path: Path) -> None:
+    from leadrank.cli import app
+
+    res = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "nope")])
+    assert res.exit_code == 2
+    assert "Traceback" not in res.output
+    res = CliRunner().invoke(app, ["train"])
+    assert res.exit_code == 2
+    assert "--data" in res.output

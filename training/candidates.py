@@ -1,0 +1,230 @@
+"""Candidate models, all trained and evaluated on identical splits.
+
+- `points`: the rule-based points score marketing-automation tools use (points per activity and per source).
+- `naive_bayes`: a frequency model of the kind Odoo CRM ships (per-value won/lost frequencies, multiplied).
+- `logistic`: logistic regression on the same features (one-hot categoricals, scaled numerics).
+- `lightgbm`: gradient boosting with early stopping on the validation period; the model that is served.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features import contract as c
+from features.contract import LeadBatch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PointsWeights:
+    """Points per activity and per source, as a marketing team would set them by hand."""
+
+    per_event: Mapping[str, float] = field(
+        default_factory=lambda: {
+            "page_visit": 1,
+            "email_click": 2,
+            "whitepaper_download": 5,
+            "case_study_read": 8,
+            "webinar_attended": 10,
+            "tech_doc_download": 12,
+            "pricing_view": 10,
+            "demo_request": 30,
+            "trial_request": 30,
+        }
+    )
+    per_source: Mapping[str, float] = field(
+        default_factory=lambda: {
+            "inbound_inquiry": 20,
+            "inbound_content": 15,
+            "referral": 15,
+            "event": 10,
+            "telemarketing": 0,
+            "cold_call": 0,
+        }
+    )
+    # Tools cap repeated activity so one noisy visitor cannot run up the score.
+    max_per_event_type: float = 60
+
+
+def points_score(batch: LeadBatch, weights: PointsWeights | None = None) -> np.ndarray:
+    """Points per lead from events strictly before the lead's reference time, plus source points."""
+    w = weights or PointsWeights()
+    leads = batch.leads
+    ref_col = "as_of" if "as_of" in leads.columns else c.DECIDED_AT
+    ref = pd.Series(leads[ref_col].to_numpy(), index=leads[c.LEAD_ID].to_numpy())
+    ev = batch.events
+    score = pd.Series(0.0, index=leads[c.LEAD_ID].to_numpy())
+    if len(ev):
+        keep = ev[c.TS].to_numpy() < ref.reindex(ev[c.EVENT_LEAD_ID].to_numpy()).to_numpy()
+        ev = ev.loc[keep, [c.EVENT_LEAD_ID, c.EVENT_TYPE]]
+        pts = ev[c.EVENT_TYPE].map(dict(w.per_event)).fillna(0.0).astype(float)
+        per_type = pts.groupby([ev[c.EVENT_LEAD_ID], ev[c.EVENT_TYPE]], sort=False).sum()
+        per_lead = per_type.clip(upper=w.max_per_event_type).groupby(level=0).sum()
+        score = score.add(per_lead, fill_value=0.0).reindex(score.index)
+    src = leads[c.SOURCE].map(dict(w.per_source)).fillna(0.0).astype(float).to_numpy()
+    return np.asarray(score.to_numpy() + src, dtype=float)
+
+
+def _split_columns(X: pd.DataFrame) -> tuple[list[str], list[str]]:
+    cat = [col for col in X.columns if isinstance(X[col].dtype, pd.CategoricalDtype)]
+    num = [col for col in X.columns if col not in cat]
+    return cat, num
+
+
+def _to_object(X: pd.DataFrame) -> pd.DataFrame:
+    return X.astype(object).where(X.notna(), "missing")
+
+
+def fit_logistic(X: pd.DataFrame, y: np.ndarray, seed: int) -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+    cat, num = _split_columns(X)
+    pre = ColumnTransformer(
+        [
+            (
+                "num",
+                make_pipeline(
+                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                    # Counts are heavy-tailed: log1p keeps one very active lead from dominating the fit.
+                    FunctionTransformer(lambda a: np.sign(a) * np.log1p(np.abs(a))),
+                    StandardScaler(),
+                ),
+                num,
+            ),
+            (
+                "cat",
+                make_pipeline(
+                    FunctionTransformer(_to_object),
+                    OneHotEncoder(handle_unknown="ignore", min_frequency=20, sparse_output=False),
+                ),
+                cat,
+            ),
+        ]
+    )
+    model = Pipeline([("pre", pre), ("lr", LogisticRegression(C=1.0, max_iter=500, random_state=seed))])
+    return model.fit(X, y)
+
+
+def fit_naive_bayes(X: pd.DataFrame, y: np.ndarray) -> Any:
+    """Per-feature value frequencies among won and lost leads, multiplied (numerics binned by quantile)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.naive_bayes import CategoricalNB
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, KBinsDiscretizer, OrdinalEncoder
+
+    cat, num = _split_columns(X)
+    pre = ColumnTransformer(
+        [
+            (
+                "num",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value=-1.0, keep_empty_features=True),
+                    KBinsDiscretizer(
+                        n_bins=8,
+                        encode="ordinal",
+                        strategy="quantile",
+                        quantile_method="averaged_inverted_cdf",
+                    ),
+                ),
+                num,
+            ),
+            (
+                "cat",
+                make_pipeline(
+                    FunctionTransformer(_to_object),
+                    OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1),
+                    # CategoricalNB needs non-negative codes; unseen values share code 0.
+                    FunctionTransformer(lambda a: a + 1),
+                ),
+                cat,
+            ),
+        ]
+    )
+    model = Pipeline([("pre", pre), ("nb", CategoricalNB(alpha=1.0, min_categories=None))])
+    with warnings.catch_warnings():
+        # Rare event types are all-zero or nearly constant: binning them into one bin is the right outcome,
+        # not something to warn about on every training run.
+        warnings.filterwarnings("ignore", message=".*(is constant|Bins whose width are too small).*")
+        return model.fit(X, y)
+
+
+# Small trees, a slow learning rate and large leaves: engagement signals are noisy counts, and on simulated and
+# real histories alike this generalised better than deeper trees (bench/bench_train.py quality).
+LGBM_PARAMS: dict[str, Any] = {
+    "n_estimators": 3000,
+    "learning_rate": 0.03,
+    "num_leaves": 7,
+    "min_child_samples": 200,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "colsample_bytree": 0.8,
+    "reg_lambda": 1.0,
+    "n_jobs": 2,
+    "verbose": -1,
+    "deterministic": True,
+    "force_row_wise": True,
+}
+
+
+def fit_lightgbm_classifier(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    X_val: pd.DataFrame,
+    y_val: np.ndarray,
+    seed: int,
+    monotone: list[int] | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> Any:
+    import lightgbm as lgb
+
+    kw = {**LGBM_PARAMS, **(params or {}), "random_state": seed}
+    if monotone is not None and any(monotone):
+        kw["monotone_constraints"] = monotone
+        kw["monotone_constraints_method"] = "intermediate"
+    model = lgb.LGBMClassifier(**kw)
+    model.fit(
+        X,
+        y,
+        eval_X=(X_val,),
+        eval_y=(y_val,),
+        eval_metric="binary_logloss",
+        callbacks=[lgb.early_stopping(100, verbose=False)],
+    )
+    log.info("lightgbm classifier: best iteration %s", model.best_iteration_)
+    return model
+
+
+def fit_lightgbm_regressor(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    X_val: pd.DataFrame,
+    y_val: np.ndarray,
+    seed: int,
+) -> Any:
+    import lightgbm as lgb
+
+    # Effort and time to close only need to be roughly right (they weigh leads, they do not rank them), so a
+    # smaller, faster model than the classifier's is enough.
+    params = {
+        **LGBM_PARAMS,
+        "random_state": seed,
+        "n_estimators": 400,
+        "learning_rate": 0.1,
+        "num_leaves": 15,
+    }
+    model = lgb.LGBMRegressor(**params)
+    model.fit(X, y, eval_X=(X_val,), eval_y=(y_val,), callbacks=[lgb.early_stopping(30, verbose=False)])
+    return model

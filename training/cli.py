@@ -1,0 +1,235 @@
+"""Command-line entry points of `training`: thin wrappers that parse arguments, call the library and print.
+
+Registered in `leadrank/cli.py` as `leadrank train`, `promote`, `rollback` and `ui`. Library errors
+(`TrackingError` and its subclass `RegistryError`) become a message on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from leadrank.settings import Settings
+from training import registry, tracking
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _settings() -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"LEADRANK_{'_'.join(str(part) for part in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        _fail(f"invalid setting {problems}")
+
+
+def promote(
+    version: Annotated[str, typer.Argument(help="Model version to make champion, e.g. 3.", show_default=False)],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why, recorded on the version (required).", show_default=False)
+    ],
+) -> None:
+    """Make a model version the champion by hand, overriding the promotion gate."""
+    settings = _settings()
+    try:
+        change = registry.promote(version, reason, settings)
+    except tracking.TrackingError as exc:
+        _fail(str(exc))
+    print(
+        f"Champion of {change.model_name!r} is now version {change.version} "
+        f"(was {change.previous or 'none'}). Reason recorded: {change.reason}"
+    )
+
+
+def rollback(
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why, recorded on both versions (required).", show_default=False)
+    ],
+) -> None:
+    """Move the champion back to the version that was champion before the current one."""
+    settings = _settings()
+    try:
+        change = registry.rollback(reason, settings)
+    except tracking.TrackingError as exc:
+        _fail(str(exc))
+    print(
+        f"Rolled back {change.model_name!r}: champion is now version {change.version} "
+        f"(was {change.previous or 'none'}). Reason recorded: {change.reason}"
+    )
+
+
+def ui(
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 5000,
+    host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes it to the network.")] = "127.0.0.1",
+) -> None:
+    """Browse runs, metrics and registered models: runs the MLflow UI on the local store."""
+    settings = _settings()
+    try:
+        command = tracking.mlflow_server_command(settings, host=host, port=port)
+    except tracking.TrackingError as exc:
+        _fail(str(exc))
+    uri = settings.resolved_tracking_uri()
+    db_file = tracking.sqlite_path(uri)
+    if db_file is not None:
+        try:
+            db_file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            _fail(f"cannot create the directory {db_file.parent} for the MLflow store: {exc.strerror}")
+    print(
+        f"MLflow UI at http://{host}:{port}  (store {uri}, artifacts {tracking.artifact_root(settings)}); "
+        "Ctrl-C stops it"
+    )
+    try:
+        # Its own session, so stopping it reaches the whole tree (launcher, uvicorn worker) even when this
+        # process is not in a terminal's foreground group.
+        server = subprocess.Popen(command, env=tracking.mlflow_server_environment(), start_new_session=True)
+    except OSError as exc:
+        _fail(f"cannot start the MLflow server: {exc}")
+    # A service manager stops us with SIGTERM; treat it like Ctrl-C so the server does not outlive us.
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        returncode = server.wait()
+    except KeyboardInterrupt:
+        _stop(server)
+        return
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+    if returncode != 0:
+        _fail(f"the MLflow server exited with code {returncode} (is port {port} already in use?)")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    """Stop the server's whole process group: politely, then firmly."""
+    for sig, grace in ((signal.SIGINT, 10.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 0.0)):
+        try:
+            os.killpg(server.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            server.poll()  # reap the launcher, or its zombie keeps the group "alive"
+            if not _group_alive(server.pid):
+                return
+            time.sleep(0.2)
+    server.wait()
+
+
+def train(
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Folder with canonical leads.* and events.* (CSV or Parquet).", show_default=False),
+    ] = None,
+    spec: Annotated[
+        Path | None,
+        typer.Option("--spec", help="Dataset spec (TOML) mapping a foreign CRM export.", show_default=False),
+    ] = None,
+    experiment: Annotated[
+        str | None,
+        typer.Option(
+            "--experiment",
+            help="MLflow experiment (default: LEADRANK_EXPERIMENT, 'leadrank').",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: same data and seed give the same metrics.")] = 7,
+    metrics_out: Annotated[
+        Path | None,
+        typer.Option("--metrics-out", help="Also write all test metrics to this JSON file.", show_default=False),
+    ] = None,
+    register: Annotated[
+        bool, typer.Option("--register/--no-register", help="Register the model behind the promotion gate.")
+    ] = True,
+) -> None:
+    """Train on history: time-ordered split, baselines vs LightGBM, calibration, MLflow run, guarded registry."""
+    from features.engagement import FeatureInputError
+    from features.io import DataLoadError
+    from features.spec import SpecError
+    from leadrank.report import console as make_console
+    from training.pipeline import TrainingError, TrainOptions, load_training_data
+    from training.pipeline import train as run_training
+
+    if (data is None) == (spec is None):
+        _fail("give exactly one of --data DIR (canonical tables) or --spec FILE.toml (a foreign CRM export)")
+    settings = _settings()
+    console = make_console()
+    try:
+        dataset = load_training_data(data_dir=data, spec=spec)
+        console.print(f"training on {dataset.origin} ({len(dataset.batch.leads):,} leads)")
+        for note in dataset.notes:
+            console.print(f"  note: {note}")
+        result = run_training(
+            dataset,
+            settings,
+            TrainOptions(seed=seed, experiment=experiment, register=register),
+            progress=lambda msg: console.print(f"  {msg}"),
+        )
+    except (DataLoadError, SpecError, FeatureInputError, TrainingError, tracking.TrackingError) as exc:
+        _fail(str(exc))
+    if metrics_out is not None:
+        metrics_out.parent.mkdir(parents=True, exist_ok=True)
+        metrics_out.write_text(json.dumps(result.metrics, indent=2, default=str) + "\n")
+    print_training(console, result)
+    if metrics_out is not None:
+        console.print(f"metrics written to {metrics_out}")
+
+
+def print_training(console: Any, result: Any) -> None:
+    """The end-of-training summary: split, candidates side by side, oracle ratio, registration outcome."""
+    from leadrank.report import print_frame
+
+    m = result.metrics
+    split = m["split"]
+    for part in ("train", "validation", "test"):
+        info = split[part]
+        when = f"{info.get('from', '?')} .. {info.get('to', '?')}" if "from" in info else "no dates"
+        console.print(f"  {part:<10} {info['rows']:>9,} leads  {info['positive_rate']:.1%} won  {when}")
+    print_frame(console, result.summary, title=f"Test period ({split['kind']} split): candidates side by side")
+    console.print(
+        f"  capacity for the test period: {m['capacity_hours']:,.0f} selling hours; LightGBM hands off "
+        f"{m['test_leads_at_capacity']:,.0f} leads, {m['test_expected_closes_at_capacity']:,.0f} of them won "
+        f"({m['test_close_rate_at_capacity']:.1%} close rate)"
+    )
+    if "test_true_closes_top10pct_vs_oracle" in m:
+        console.print(
+            f"  vs the oracle (true probabilities): top-10% {m['test_true_closes_top10pct_vs_oracle']:.1%}, "
+            f"at capacity {m['test_true_closes_at_capacity_vs_oracle']:.1%} of its true expected closes"
+        )
+    for w in result.warnings:
+        console.print(f"  [yellow]warning:[/] {w}")
+    reg = result.registration
+    if reg is not None:
+        verdict = "[green]promoted to champion[/]" if reg.promoted else "[yellow]kept as challenger[/]"
+        console.print(f"  model {reg.model_name!r} version {reg.version}: {verdict}")
+        for check in reg.decision.checks:
+            mark = "ok " if check.passed else "FAIL"
+            console.print(f"    {mark} {check.message}")
+    if result.run_id:
+        console.print(f"  MLflow run {result.run_id} (browse with `leadrank ui`)")

@@ -1,0 +1,365 @@
+"""`leadrank train`: split, fit candidates, calibrate, learn effort and time to close, evaluate at capacity,
+track in MLflow and register behind a promotion gate.
+
+`train` is a pure function of the data, the settings and the options (no printing): the CLI shows its progress
+through the `progress` callback and prints the summary it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from features import contract as c
+from features.contract import LeadBatch
+from features.engagement import EngagementFeatures
+from features.scorer import LeadScorer, ProbabilityCalibrator
+from training import candidates as cand
+from training import evaluate as ev
+from training.split import Split, TrainingError, time_split
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+CANDIDATES = ("points", "naive_bayes", "logistic", "lightgbm")
+# Below this a time split leaves periods too small to fit, early-stop and calibrate anything.
+MIN_CLOSED_TO_TRAIN = 100
+MIN_WINS_TO_TRAIN = 20
+
+
+@dataclass
+class TrainingData:
+    """Canonical leads and events plus what is known about the data set's shape."""
+
+    batch: LeadBatch
+    ordering: Literal["time", "row", "none"] = "time"
+    categorical: list[str] | None = None
+    numeric: list[str] | None = None
+    has_effort: bool = True
+    origin: str = ""
+    data_dir: Path | None = None  # canonical data folder: where the simulator's truth may sit
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TrainOptions:
+    seed: int = 7
+    experiment: str | None = None
+    capacity_share: float = ev.CAPACITY_SHARE
+    register: bool = True
+    run_name: str | None = None
+
+
+@dataclass
+class TrainResult:
+    metrics: dict[str, Any]
+    scorer: LeadScorer
+    summary: pd.DataFrame
+    run_id: str | None = None
+    registration: Any = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_training_data(data_dir: Path | None = None, spec: Path | None = None) -> TrainingData:
+    """Canonical tables from a folder (`leads.*`, `events.*`), or a foreign export through a dataset spec."""
+    if (data_dir is None) == (spec is None):
+        raise TrainingError("give exactly one of a data folder (--data) or a dataset spec (--spec)")
+    if data_dir is not None:
+        from features.io import load_history_dir
+
+        hist = load_history_dir(data_dir)
+        has_effort = c.SALES_HOURS in hist.leads.columns and hist.leads[c.SALES_HOURS].notna().any()
+        return TrainingData(
+            batch=LeadBatch(hist.leads, hist.events),
+            ordering="time",
+            has_effort=bool(has_effort),
+            origin=str(data_dir),
+            data_dir=data_dir,
+            notes=list(hist.warnings),
+        )
+    from features.spec import load_dataset
+
+    assert spec is not None
+    ds = load_dataset(spec)
+    return TrainingData(
+        batch=ds.batch,
+        ordering=ds.ordering,
+        categorical=list(ds.categorical),
+        numeric=list(ds.numeric),
+        has_effort=bool(ds.has_effort),
+        origin=str(spec),
+        notes=list(ds.notes),
+    )
+
+
+def _subset(batch: LeadBatch, idx: np.ndarray) -> LeadBatch:
+    return LeadBatch(batch.leads.iloc[idx].reset_index(drop=True), batch.events)
+
+
+def fingerprint(data: TrainingData) -> dict[str, Any]:
+    """What the run was trained on: sizes, dates, positive rate, and a content hash of the tables."""
+    leads = data.batch.leads
+    closed = leads[c.OUTCOME].notna() if c.OUTCOME in leads else pd.Series(False, index=leads.index)
+    won = (leads[c.OUTCOME] == c.WON) if c.OUTCOME in leads else closed
+    h_leads = pd.util.hash_pandas_object(leads, index=False).to_numpy()
+    h_events = pd.util.hash_pandas_object(data.batch.events, index=False).to_numpy()
+    import hashlib
+
+    digest = hashlib.sha256(h_leads.tobytes() + h_events.tobytes()).hexdigest()[:16]
+    fp: dict[str, Any] = {
+        "origin": data.origin,
+        "leads": len(leads),
+        "events": len(data.batch.events),
+        "closed_leads": int(closed.sum()),
+        "won_leads": int(won.sum()),
+        "open_leads": int((~closed).sum()),
+        "positive_rate": float(won.sum() / max(int(closed.sum()), 1)),
+        "content_hash": digest,
+    }
+    if leads[c.CREATED_AT].notna().any():
+        fp["created_from"] = str(leads[c.CREATED_AT].min())
+        fp["created_to"] = str(leads[c.CREATED_AT].max())
+    return fp
+
+
+def _fit_calibrator(
+    raw_val: np.ndarray, y_val: np.ndarray, seed: int
+) -> tuple[ProbabilityCalibrator, dict[str, float]]:
+    """Pick isotonic or sigmoid by out-of-fold log loss on the validation period, then fit it on all of it."""
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import StratifiedKFold
+
+    losses: dict[str, float] = {}
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+    for method in ("isotonic", "sigmoid"):
+        oof = np.empty(len(y_val))
+        for fit_idx, hold_idx in folds.split(raw_val, y_val):
+            cal = ProbabilityCalibrator(method).fit(raw_val[fit_idx], y_val[fit_idx])
+            oof[hold_idx] = cal.predict(raw_val[hold_idx])
+        losses[method] = float(log_loss(y_val, oof, labels=[0, 1]))
+    best = min(losses, key=lambda m: losses[m])
+    return ProbabilityCalibrator(best).fit(raw_val, y_val), losses  # type: ignore[arg-type]
+
+
+def _days_to_close(leads: pd.DataFrame) -> pd.Series:
+    start = leads[c.DECIDED_AT].where(leads[c.DECIDED_AT].notna(), leads[c.CREATED_AT])
+    return (leads[c.CLOSED_AT] - start).dt.total_seconds() / 86400.0
+
+
+def train(
+    data: TrainingData,
+    settings: Any,
+    options: TrainOptions | None = None,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Train, evaluate, log and register. Returns metrics (the `--metrics-out` JSON) and a summary table."""
+    opts = options or TrainOptions()
+    say = progress or (lambda msg: log.info(msg))
+    t0 = time.perf_counter()
+    leads = data.batch.leads
+    if c.OUTCOME not in leads.columns:
+        raise TrainingError("the leads table has no outcome column: nothing to learn from")
+    closed_mask = leads[c.OUTCOME].notna().to_numpy()
+    closed = leads.loc[closed_mask].reset_index(drop=True)
+    y = (closed[c.OUTCOME] == c.WON).to_numpy(dtype=int)
+    n_won, n_open = int(y.sum()), int((~closed_mask).sum())
+    if len(closed) < MIN_CLOSED_TO_TRAIN or n_won < MIN_WINS_TO_TRAIN:
+        raise TrainingError(
+            f"not enough history to train: {len(closed):,} closed leads and {n_won:,} wins; need at least "
+            f"{MIN_CLOSED_TO_TRAIN} closed and {MIN_WINS_TO_TRAIN} wins (promotion needs far more: "
+            f"LEADRANK_MIN_CLOSED_LEADS={settings.min_closed_leads}, LEADRANK_MIN_WINS={settings.min_wins} "
+            "in the test period)"
+        )
+
+    say(f"[1/7] splitting {len(closed):,} closed leads ({n_won:,} won; {n_open:,} open leads left out)")
+    split = time_split(closed, y, ordering=data.ordering, seed=opts.seed)
+    warnings = [w for w in [split.warning] if w]
+    batch = LeadBatch(closed, data.batch.events)
+
+    say("[2/7] building point-in-time features")
+    fe = EngagementFeatures(categorical=data.categorical, numeric=data.numeric)
+    fe.fit(_subset(batch, split.train))
+    X_all = fe.transform(batch)
+    report = fe.inspect(batch)
+    # Events after the decision time (the post-decision touches) and events of open leads are expected in any
+    # history; only what would change the model's view of the data is worth a warning.
+    report.events_at_or_after_as_of = 0
+    report.events_unknown_lead = 0
+    warnings += report.messages()
+    scorer_probe = LeadScorer(fe, None, ProbabilityCalibrator("none"))
+    Xm = scorer_probe.model_input(X_all)
+    Xtr, Xva = Xm.iloc[split.train], Xm.iloc[split.val]
+    ytr, yva, yte = y[split.train], y[split.val], y[split.test]
+
+    say("[3/7] fitting candidates: points score, naive Bayes, logistic regression, LightGBM")
+    raw_test: dict[str, np.ndarray] = {}
+    probs_test: dict[str, np.ndarray] = {}
+    pts = cand.points_score(_subset(batch, split.test))
+    raw_test["points"] = pts
+    nb = cand.fit_naive_bayes(X_all.iloc[split.train], ytr)
+    probs_test["naive_bayes"] = nb.predict_proba(X_all.iloc[split.test])[:, 1]
+    lr = cand.fit_logistic(X_all.iloc[split.train], ytr, opts.seed)
+    probs_test["logistic"] = lr.predict_proba(X_all.iloc[split.test])[:, 1]
+    monotone = scorer_probe.monotone_constraints(Xm)
+    clf = cand.fit_lightgbm_classifier(Xtr, ytr, Xva, yva, opts.seed, monotone=monotone)
+
+    say("[4/7] calibrating on the validation period")
+    raw_val = clf.predict_proba(Xva)[:, 1]
+    calibrator, cal_losses = _fit_calibrator(raw_val, yva, opts.seed)
+
+    say("[5/7] learning selling effort and time to close")
+    hours_model, default_hours, effort_note = _fit_hours(closed, Xm, split, data.has_effort, opts.seed)
+    days_model, days_note = _fit_days(closed, Xm, split, y, opts.seed)
+    warnings += [n for n in (effort_note, days_note) if n]
+    scorer = LeadScorer(
+        features=fe,
+        classifier=clf,
+        calibrator=calibrator,
+        hours_model=hours_model,
+        default_hours=default_hours,
+        days_model=days_model,
+        metadata={"calibration": calibrator.method, "calibration_val_log_loss": cal_losses},
+    )
+    probs_test["lightgbm"] = scorer.predict_features(X_all.iloc[split.test])["p_close"].to_numpy()
+    scored_test = scorer.predict_features(X_all.iloc[split.test])
+
+    say("[6/7] evaluating on the test period")
+    test_leads = closed.iloc[split.test].reset_index(drop=True)
+    truth = ev.read_truth_for(data.data_dir, test_leads[c.LEAD_ID]) if data.data_dir else None
+    metrics = _evaluate_all(test_leads, yte, raw_test, probs_test, scored_test, truth, opts.capacity_share)
+    metrics["split"] = split.info
+    metrics["calibration"] = {"method": calibrator.method, "val_log_loss": cal_losses}
+    metrics["lightgbm_best_iteration"] = int(clf.best_iteration_ or clf.n_estimators)
+    metrics["n_features"] = int(Xm.shape[1])
+    metrics["fingerprint"] = fingerprint(data)
+    metrics["warnings"] = warnings
+    scorer.metadata["test_metrics"] = {k: v for k, v in metrics.items() if k.startswith("test_")}
+    summary = summary_table(metrics)
+    result = TrainResult(metrics=metrics, scorer=scorer, summary=summary, warnings=warnings)
+
+    if opts.register:
+        say("[7/7] logging to MLflow and registering behind the promotion gate")
+        from training.tracking_run import log_and_register
+
+        log_and_register(result, data, batch, split, test_leads, yte, settings, opts)
+    metrics["train_seconds"] = round(time.perf_counter() - t0, 1)
+    return result
+
+
+def _fit_hours(
+    closed: pd.DataFrame, Xm: pd.DataFrame, split: Split, has_effort: bool, seed: int
+) -> tuple[Any, float, str | None]:
+    if not has_effort or c.SALES_HOURS not in closed.columns:
+        return None, 1.0, "no sales hours in the data: every lead is assumed to cost the same effort (1 hour)"
+    hours = closed[c.SALES_HOURS].to_numpy(dtype=float)
+    tr = split.train[~np.isnan(hours[split.train])]
+    va = split.val[~np.isnan(hours[split.val])]
+    if len(tr) < 50 or len(va) < 10:
+        med = float(np.nanmedian(hours)) if np.isfinite(hours).any() else 1.0
+        return None, med, f"too few leads with sales hours: every lead is assumed to cost {med:.1f} h"
+    model = cand.fit_lightgbm_regressor(Xm.iloc[tr], hours[tr], Xm.iloc[va], hours[va], seed)
+    return model, float(np.nanmedian(hours)), None
+
+
+def _fit_days(closed: pd.DataFrame, Xm: pd.DataFrame, split: Split, y: np.ndarray, seed: int) -> tuple[Any, str | None]:
+    if c.CLOSED_AT not in closed.columns or closed[c.CLOSED_AT].isna().all():
+        return None, "no close dates in the data: expected days to close is omitted"
+    days = _days_to_close(closed).to_numpy(dtype=float)
+    ok = (y == 1) & np.isfinite(days) & (days >= 0)
+    tr, va = split.train[ok[split.train]], split.val[ok[split.val]]
+    if len(tr) < 50 or len(va) < 10:
+        return None, "too few won leads with dates: expected days to close is omitted"
+    # Days to close are skewed: fit on log1p so a few slow deals do not dominate.
+    return cand.fit_lightgbm_regressor(Xm.iloc[tr], np.log1p(days[tr]), Xm.iloc[va], np.log1p(days[va]), seed), None
+
+
+def _evaluate_all(
+    test_leads: pd.DataFrame,
+    y: np.ndarray,
+    raw_scores: dict[str, np.ndarray],
+    probs: dict[str, np.ndarray],
+    scored: pd.DataFrame,
+    truth: ev.Truth | None,
+    capacity_share: float,
+) -> dict[str, Any]:
+    from training.capacity_eval import capacity_budget, select_at_capacity, select_by_order
+
+    ids = test_leads[c.LEAD_ID].to_numpy()
+    hours_est = scored["expected_hours"].to_numpy()
+    budget = capacity_budget(test_leads, hours_est, capacity_share)
+    out: dict[str, Any] = {"capacity_hours": budget, "candidates": {}}
+    for name in CANDIDATES:
+        m: dict[str, float] = {}
+        if name in probs:
+            p = probs[name]
+            m.update(ev.ranking_metrics(y, p))
+            m.update(ev.probability_metrics(y, p))
+            m.update(ev.top_share_metrics(y, p, ids, truth))
+            sel = select_at_capacity(ids, p, hours_est, budget)
+        else:
+            s = raw_scores[name]
+            m.update(ev.ranking_metrics(y, s))
+            m.update(ev.top_share_metrics(y, s, ids, truth))
+            sel = select_by_order(ids, s, hours_est, budget)
+        m.update(ev.capacity_metrics(y, sel, truth))
+        out["candidates"][name] = m
+    best = out["candidates"]["lightgbm"]
+    for k, v in best.items():
+        out[f"test_{k}"] = v
+    p = probs["lightgbm"]
+    out["test_ece_per_source"] = ev.per_source_ece(y, p, test_leads[c.SOURCE].to_numpy())
+    out["test_gains"] = ev.gains_table(y, p, ids).to_dict(orient="records")
+    if truth is not None:
+        oracle: dict[str, float] = {}
+        oracle.update(ev.ranking_metrics(y, truth.p_close))
+        oracle.update(ev.top_share_metrics(y, truth.p_close, ids, truth))
+        sel = select_at_capacity(ids, truth.p_close, truth.expected_hours, budget)
+        oracle.update(ev.capacity_metrics(y, sel, truth))
+        out["oracle"] = oracle
+        out["test_true_closes_top10pct_vs_oracle"] = (
+            best["true_expected_closes_top10pct"] / oracle["true_expected_closes_top10pct"]
+        )
+        out["test_true_closes_at_capacity_vs_oracle"] = (
+            best["true_expected_closes_at_capacity"] / oracle["true_expected_closes_at_capacity"]
+        )
+    return out
+
+
+def summary_table(metrics: dict[str, Any]) -> pd.DataFrame:
+    """Candidates side by side on the test period (and the oracle on simulated data)."""
+    cols = [
+        "roc_auc",
+        "pr_auc",
+        "brier",
+        "ece",
+        "close_rate_top10pct",
+        "close_rate_top20pct",
+        "expected_closes_at_capacity",
+        "true_expected_closes_at_capacity",
+    ]
+    rows = dict(metrics["candidates"])
+    if "oracle" in metrics:
+        rows["oracle (truth)"] = metrics["oracle"]
+    table = pd.DataFrame({name: {k: m.get(k, np.nan) for k in cols} for name, m in rows.items()}).T
+    table.index.name = "model"
+    return table.dropna(axis=1, how="all").rename(columns=SUMMARY_LABELS)
+
+
+SUMMARY_LABELS = {
+    "roc_auc": "AUC",
+    "pr_auc": "PR AUC",
+    "brier": "Brier",
+    "ece": "ECE",
+    "close_rate_top10pct": "close rate top10%",
+    "close_rate_top20pct": "close rate top20%",
+    "expected_closes_at_capacity": "closes at capacity",
+    "true_expected_closes_at_capacity": "true exp. closes at capacity",
+}
