@@ -1,0 +1,49 @@
+"""The `leadrank` command: one subcommand per job, each defined next to the code it drives.
+
+Subcommand modules import their heavy dependencies (mlflow, bentoml, lightgbm) inside the command function, so
+`leadrank --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from features.cli import simulate
+from leadrank.quickstart import quickstart
+from leadrank.rank import rank
+from training.cli import promote, rollback, train, ui
+
+app = typer.Typer(
+    name="leadrank",
+    help="Capacity-aware lead scoring: simulate CRM history, train, rank leads under sales capacity, serve.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show debug logging."),
+) -> None:
+    # Progress is printed by the commands themselves; library logging shows warnings unless asked for more.
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+app.command("quickstart")(quickstart)
+app.command("simulate")(simulate)
+app.command("train")(train)
+app.command("rank")(rank)
+app.command("promote")(promote)
+app.command("rollback")(rollback)
+app.command("ui")(ui)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,209 @@
+"""`leadrank rank`: score open leads with the champion model and hand off what fits the sales capacity.
+
+Scoring (features + model) and the capacity policy (handoff) are two packages that do not know each other; this
+module is where the command line joins them, the same way the HTTP service does.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+
+from features import contract as c
+from features.contract import LeadBatch
+
+log = logging.getLogger(__name__)
+
+RANKED_COLUMNS = (
+    "rank",
+    "lead_id",
+    "stage",
+    "p_close",
+    "expected_hours",
+    "expected_days_to_close",
+    "assigned_to",
+    "expected_value",
+)
+
+
+class RankError(ValueError):
+    """Open leads cannot be ranked: no model, no open leads, bad input. The message says what to do."""
+
+
+@dataclass
+class Ranking:
+    ranked: pd.DataFrame
+    result: Any  # handoff.HandoffResult
+    model_version: str
+    warnings: list[str]
+
+
+def load_open_leads(
+    data_dir: Path | None = None, leads_file: Path | None = None, events_file: Path | None = None
+) -> tuple[LeadBatch, list[str]]:
+    """The open leads (no outcome yet) of a canonical data folder, or of a leads file (+ events file)."""
+    from features.io import load_history, load_history_dir
+
+    if (data_dir is None) == (leads_file is None):
+        raise RankError("give exactly one of --data DIR or --leads FILE")
+    if events_file is not None and leads_file is None:
+        raise RankError("--events goes with --leads")
+    if data_dir is not None:
+        hist = load_history_dir(data_dir)
+    else:
+        assert leads_file is not None
+        hist = load_history(leads_file, events_file)
+    leads = hist.leads
+    if c.OUTCOME in leads.columns:
+        leads = leads[leads[c.OUTCOME].isna()].reset_index(drop=True)
+    if leads.empty:
+        raise RankError("no open leads (leads without an outcome) to rank")
+    return LeadBatch(leads, hist.events), list(hist.warnings)
+
+
+def load_scorer(settings: Any, version: str | None = None) -> tuple[Any, str]:
+    """The champion's (or a given version's) `LeadScorer` from the MLflow registry, with its version."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from training.registry import champion_version
+    from training.tracking import configure_tracking
+
+    configure_tracking(settings)
+    if version is None:
+        champ = champion_version(settings)
+        if champ is None:
+            raise RankError(
+                f"no champion model {settings.model_name!r} in {settings.resolved_tracking_uri()}: "
+                "run `leadrank train` (or `leadrank quickstart`) first"
+            )
+        version = str(champ.version)
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
+    except MlflowException as exc:
+        raise RankError(f"cannot load model {settings.model_name!r} version {version}: {exc.message}") from exc
+    return model.unwrap_python_model().scorer, version
+
+
+def rank_leads(
+    batch: LeadBatch,
+    scorer: Any,
+    capacity: Any,
+    objective: str = "closes",
+    horizon_days: float | None = None,
+) -> tuple[pd.DataFrame, Any, list[str]]:
+    """Score the leads and hand off what fits `capacity`; returns the ranked list, the handoff result and
+    warnings about the input (unknown event types, unseen categories)."""
+    from handoff import hand_off
+
+    scored = scorer.predict(batch)
+    attrs = batch.leads.drop(columns=[col for col in ("p_close", "expected_hours") if col in batch.leads])
+    scored = scored.merge(attrs, on=c.LEAD_ID, how="left", validate="one_to_one")
+    result = hand_off(scored, capacity, objective=objective, horizon_days=horizon_days)  # type: ignore[arg-type]
+    ranked = result.leads
+    keep = [col for col in RANKED_COLUMNS if col in ranked.columns]
+    warnings = scorer.features.inspect(batch).messages()
+    return ranked[keep], result, warnings
+
+
+def rank(
+    data: Annotated[Path | None, typer.Option("--data", help="Canonical data folder: ranks its open leads.")] = None,
+    leads: Annotated[Path | None, typer.Option("--leads", help="Leads file (CSV/Parquet) to rank.")] = None,
+    events: Annotated[Path | None, typer.Option("--events", help="Events file for --leads (optional).")] = None,
+    capacity_leads: Annotated[
+        int | None,
+        typer.Option("--capacity-leads", min=1, help="Sales can take this many leads this period."),
+    ] = None,
+    capacity_hours: Annotated[
+        float | None, typer.Option("--capacity-hours", min=0.0, help="Selling hours available for new leads.")
+    ] = None,
+    team: Annotated[
+        Path | None, typer.Option("--team", help="Team file (TOML, [[rep]] name/hours/max_leads/segments).")
+    ] = None,
+    objective: Annotated[
+        str,
+        typer.Option("--objective", help="Maximise expected 'closes' or expected 'value' (p x deal value)."),
+    ] = "closes",
+    horizon_days: Annotated[
+        float | None,
+        typer.Option("--horizon-days", min=1.0, help="Prefer leads likely to close within N days."),
+    ] = None,
+    model_version: Annotated[
+        str | None, typer.Option("--model-version", help="Registered version to use (default: the champion).")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Where to write the ranked list (CSV).")] = Path("ranked.csv"),
+    plan: Annotated[
+        Path | None,
+        typer.Option("--plan", help="Also write the capacity planning curve (PNG; table beside it)."),
+    ] = None,
+) -> None:
+    """Rank open leads with the champion model and hand off exactly what fits the sales capacity."""
+    from rich.console import Console
+
+    from features.io import DataLoadError
+    from handoff import HandoffError, capacity_from_options
+    from leadrank.report import console as make_console
+    from leadrank.settings import Settings
+    from training.tracking import TrackingError
+
+    console = make_console()
+    err = Console(stderr=True)
+    if objective not in ("closes", "value"):
+        err.print(f"error: --objective must be 'closes' or 'value', got {objective!r}")
+        raise typer.Exit(2)
+    try:
+        spec = capacity_from_options(max_leads=capacity_leads, hours=capacity_hours, team_file=team)
+        batch, load_warnings = load_open_leads(data, leads, events)
+        scorer, version = load_scorer(Settings(), model_version)
+        ranked, result, warnings = rank_leads(batch, scorer, spec, objective, horizon_days)
+        write_ranked(ranked, out)
+        if plan is not None:
+            write_plan(ranked, result, plan)
+    except (RankError, DataLoadError, HandoffError, TrackingError) as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(2) from None
+    for w in load_warnings + warnings:
+        err.print(f"[yellow]warning:[/] {w}")
+    print_handoff(console, ranked, result, version, out)
+
+
+def write_ranked(ranked: pd.DataFrame, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ranked.to_csv(out, index=False, float_format="%.6g")
+
+
+def write_plan(ranked: pd.DataFrame, result: Any, path: Path) -> None:
+    from handoff.planning import capacity_curve, plot_capacity_curve
+
+    curve = capacity_curve(ranked, kind="hours")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plot_capacity_curve(curve, path, current=result.summary.hours_available)
+    curve.to_csv(path.with_suffix(".csv"), index=False, float_format="%.6g")
+
+
+def print_handoff(console: Any, ranked: pd.DataFrame, result: Any, version: str, out: Path) -> None:
+    from leadrank.report import print_frame
+
+    s = result.summary
+    top = ranked[ranked["stage"] == "sales_ready"].head(10).set_index("rank")
+    print_frame(console, top, title=f"Top of the handoff (model version {version})")
+    counts = ranked["stage"].value_counts()
+    console.print(
+        f"sales_ready {counts.get('sales_ready', 0):,} · marketing_qualified "
+        f"{counts.get('marketing_qualified', 0):,} · nurture {counts.get('nurture', 0):,} "
+        f"of {len(ranked):,} open leads"
+    )
+    console.print(
+        f"hours used {s.hours_used:,.1f}"
+        + (f" of {s.hours_available:,.1f}" if s.hours_available is not None else "")
+        + f" · expected closes {s.expected_closes:,.1f}"
+        + (f" · close rate {s.expected_close_rate:.1%}" if s.expected_close_rate is not None else "")
+        + (f" · closes per selling hour {s.expected_closes_per_hour:.3f}" if s.expected_closes_per_hour else "")
+    )
+    console.print(f"[bold]{s.statement}[/]")
+    console.print(f"ranked list: {out}")
