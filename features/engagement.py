@@ -110,6 +110,9 @@ _ASSET_GRID_MAX: Final = 1 << 26
 # Below this many events, looking for runs of equal lead ids costs more than it saves; runs shorter than
 # _MIN_RUN_LENGTH on average (judged on the first _RUN_PROBE values first) are not worth it either.
 _RUN_DETECTION_MIN: Final = 4096
+# Up to this many leads, categorical attributes are looked up in a dict: Arrow's index_in builds a hash table of
+# the categories on every call, which dominates when serving a single lead.
+_SMALL_BATCH: Final = 16
 _RUN_PROBE: Final = 65_536
 _MIN_RUN_LENGTH: Final = 4
 
@@ -259,6 +262,7 @@ class EngagementFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
         self.columns_ = pd.Index(names, dtype="str")
         self.category_dtypes_ = {f: self.feature_schema_.categorical_dtype(f) for f in categories}
         self.category_values_ = {f: pa.array(list(c), type=pa.large_string()) for f, c in categories.items()}
+        self.category_index_ = {f: {v: i for i, v in enumerate(c)} for f, c in categories.items()}
         logger.debug("EngagementFeatures fitted: %d features, %d attributes", len(names), len(attributes))
         return self
 
@@ -285,7 +289,10 @@ class EngagementFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
 
         blocks: list[tuple[Any, np.ndarray]] = [(block, np.arange(len(block)))]
         for k, spec in enumerate(categorical_attrs, start=len(block)):
-            codes = _category_codes(leads_df, spec.column, self.category_values_[spec.feature], n)
+            if n <= _SMALL_BATCH:
+                codes = _category_codes_small(leads_df, spec.column, self.category_index_[spec.feature], n)
+            else:
+                codes = _category_codes(leads_df, spec.column, self.category_values_[spec.feature], n)
             # index_in only yields positions inside the categories, or -1 (missing / unseen)
             values = pd.Categorical.from_codes(codes, dtype=self.category_dtypes_[spec.feature], validate=False)
             blocks.append((values, np.array([k])))
@@ -645,6 +652,18 @@ def _category_codes(leads: pd.DataFrame, column: str, categories: pa.Array, n: i
     if column not in leads.columns:
         return np.full(n, -1, dtype=np.int64)
     return _positions(_text_arrow(leads[column]), categories)
+
+
+def _category_codes_small(leads: pd.DataFrame, column: str, index: Mapping[str, int], n: int) -> np.ndarray:
+    """`_category_codes` for a handful of leads: the same codes, values spelled as text the same way."""
+    codes = np.full(n, -1, dtype=np.int64)
+    if column not in leads.columns:
+        return codes
+    text = _text_arrow(leads[column]).to_pylist()
+    for i, value in enumerate(text):
+        if value is not None:
+            codes[i] = index.get(value, -1)
+    return codes
 
 
 def _positions(values: pa.Array, value_set: pa.Array) -> np.ndarray:
