@@ -13,6 +13,7 @@ import typer
 from features.cli import simulate
 from leadrank.quickstart import quickstart
 from leadrank.rank import rank
+from serving.cli import outcomes_app, serve
 from training.cli import promote, rollback, train, ui
 
 app = typer.Typer(
@@ -43,6 +44,8 @@ app.command("rank")(rank)
 app.command("promote")(promote)
 app.command("rollback")(rollback)
 app.command("ui")(ui)
+app.command("serve")(serve)
+app.add_typer(outcomes_app, name="outcomes")
 
 
 def main() -> None:

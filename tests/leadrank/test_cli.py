@@ -24,7 +24,7 @@ def test_help_lists_every_subcommand() -> None:
     res = runner.invoke(app, ["--help"])
     assert res.exit_code == 0
     names = _subcommands()
-    assert {"quickstart", "simulate", "train", "rank", "promote", "rollback", "ui"} <= set(names)
+    assert {"quickstart", "simulate", "train", "rank", "promote", "rollback", "ui", "serve", "outcomes"} <= set(names)
     for name in names:
         assert name in res.output
 

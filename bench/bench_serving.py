@@ -1,0 +1,488 @@
+"""Benchmark of the BentoML scoring service against `mlflow models serve` on the same model, same machine.
+
+    .venv/bin/python bench/bench_serving.py                 # full run (about 10 minutes on the 2-core box)
+    .venv/bin/python bench/bench_serving.py --quick         # fewer requests, no 2-worker runs
+    .venv/bin/python bench/bench_serving.py --profile       # also print pyinstrument profiles of the hot paths
+
+What it does, all in one session:
+
+1. Simulates 6,000 leads, trains and registers a model in a temp MLflow store, imports it into a temp BentoML
+   store (nothing touches ~/bentoml or the working directory).
+2. In-process floors on the same single-lead requests: the registered pyfunc's own `predict`, and the service's
+   scoring engine (`ScoringEngine.score`, what /score runs, minus HTTP and the prediction log).
+3. Single-lead POST /score over HTTP at concurrency 1 and 8, with 1 and 2 BentoML workers; the same lead as
+   POST /invocations (`dataframe_records`, the pyfunc's input shape) against `mlflow models serve
+   --env-manager local` with 1 and 2 workers. One load generator for all: threads with keep-alive
+   connections to 127.0.0.1, a fixed number of requests per run and a time cap.
+4. Adaptive batching: the same scoring behind a `batchable=True` BentoML endpoint (`BatchedScorer` below).
+5. POST /rank with 10,000 leads and their events (about 25 MB of JSON), end to end.
+
+Results go to stdout as Markdown (see docs/bench-serving.md for a recorded run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bentoml
+import numpy as np
+import pandas as pd
+
+from leadrank.settings import Settings
+from serving.inputs import Limits
+from serving.model_store import load_model, model_tag_from_env, stored_model
+from serving.predictions import PredictionLog
+from serving.schemas import Lead
+from serving.scoring import ScoringEngine
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- the adaptive-batching variant ----------------------------------------------------------------------------
+
+
+@bentoml.service(name="leadrank-batched", traffic={"timeout": 120}, logging={"access": {"enabled": False}})
+class BatchedScorer:
+    """POST /score with BentoML's adaptive batching: concurrent requests are merged into one model call.
+
+    The answer is the list of scored leads only (a batchable endpoint maps a list to a list), and a bad lead
+    fails the whole merged batch: acceptable for measuring, one reason it is not the production endpoint.
+    """
+
+    model_ref = bentoml.models.BentoModel(model_tag_from_env())
+
+    def __init__(self) -> None:
+        settings = Settings()
+        loaded = load_model(stored_model(str(type(self).model_ref.tag)))
+        limits = Limits(settings.max_batch, settings.max_events_per_lead)
+        self.engine = ScoringEngine(loaded.scorer, loaded.model_version, limits)
+        self.log = PredictionLog(settings.resolved_prediction_db())
+
+    @bentoml.api(route="/score", batchable=True, max_batch_size=32, max_latency_ms=300)
+    def score(self, leads: list[Lead]) -> list[dict[str, Any]]:
+        answer = self.engine.score(leads, time.time_ns() // 1000)
+        self.log.record(answer.log_rows)
+        scored: list[dict[str, Any]] = answer.body["leads"]
+        return scored
+
+
+# --- load generator -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    label: str
+    concurrency: int
+    requests: int
+    errors: int
+    seconds: float
+    latencies_ms: np.ndarray
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.seconds if self.seconds else float("nan")
+
+    def pct(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q)) if len(self.latencies_ms) else float("nan")
+
+
+def run_load(
+    port: int,
+    path: str,
+    bodies: Sequence[bytes],
+    concurrency: int,
+    n_requests: int,
+    max_seconds: float,
+    label: str,
+    warmup: int = 30,
+) -> LoadResult:
+    """POST `bodies` (cycled) to 127.0.0.1:`port` from `concurrency` threads; at most `n_requests` or
+    `max_seconds`, whichever comes first."""
+    headers = {"Content-Type": "application/json"}
+
+    def one(conn: http.client.HTTPConnection, body: bytes) -> int:
+        conn.request("POST", path, body, headers)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+
+    warm = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    for k in range(warmup):
+        one(warm, bodies[k % len(bodies)])
+    warm.close()
+
+    counter = itertools.count()
+    deadline = time.perf_counter() + max_seconds
+    latencies: list[list[float]] = [[] for _ in range(concurrency)]
+    errors = [0] * concurrency
+
+    def worker(slot: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        while time.perf_counter() < deadline:
+            k = next(counter)
+            if k >= n_requests:
+                break
+            t0 = time.perf_counter()
+            status = one(conn, bodies[k % len(bodies)])
+            latencies[slot].append((time.perf_counter() - t0) * 1000)
+            if status != 200:
+                errors[slot] += 1
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - start
+    flat = np.array([x for lat in latencies for x in lat])
+    return LoadResult(label, concurrency, len(flat), sum(errors), seconds, flat)
+
+
+def in_process(label: str, call: Callable[[int], Any], n: int) -> LoadResult:
+    for k in range(20):
+        call(k)
+    lat = []
+    start = time.perf_counter()
+    for k in range(n):
+        t0 = time.perf_counter()
+        call(k)
+        lat.append((time.perf_counter() - t0) * 1000)
+    return LoadResult(label, 1, n, 0, time.perf_counter() - start, np.array(lat))
+
+
+# --- servers ------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(port: int, path: str, timeout: float = 300) -> float:
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", path)
+            if conn.getresponse().status == 200:
+                return time.perf_counter() - start
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"server on port {port} not ready after {timeout:.0f} s")
+
+
+@contextmanager
+def bentoml_server(service: Any, workers: int) -> Iterator[int]:
+    port = free_port()
+    saved = dict(service.config)
+    service.config["workers"] = workers
+    server = bentoml.serve(service, host="127.0.0.1", port=port)
+    service.config.clear()
+    service.config.update(saved)
+    try:
+        took = wait_ready(port, "/readyz")
+        print(f"  {service.name} with {workers} worker(s) ready in {took:.0f} s", file=sys.stderr)
+        yield port
+    finally:
+        server.stop()
+
+
+@contextmanager
+def mlflow_server(model_uri: str, tracking_uri: str, workers: int) -> Iterator[int]:
+    port = free_port()
+    # mlflow execs `uvicorn` by name: the virtualenv's bin directory must be on PATH.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PATH": path}
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        model_uri,
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-w",
+        str(workers),
+    ]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        took = wait_ready(port, "/ping")
+        print(f"  mlflow models serve with {workers} worker(s) ready in {took:.0f} s", file=sys.stderr)
+        yield port
+    finally:
+        # Our own child's process group: the uvicorn workers it started go with it.
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+# --- data -----------------------------------------------------------------------------------------------------
+
+
+def request_items(leads: pd.DataFrame, events: pd.DataFrame) -> list[dict[str, Any]]:
+    """Leads as /score items, as they look at their decision time (events before it only)."""
+    as_of = leads.set_index("lead_id")["decided_at"]
+    ev = events[events["lead_id"].isin(as_of.index)]
+    ev = ev[ev["ts"].to_numpy() < as_of.reindex(ev["lead_id"]).to_numpy()]
+    grouped = {
+        lead_id: [
+            {"type": t, "ts": ts.isoformat() + "Z", **({"asset": a} if isinstance(a, str) else {})}
+            for t, ts, a in zip(g["event_type"], g["ts"], g["asset"], strict=True)
+        ]
+        for lead_id, g in ev.groupby("lead_id", sort=False)
+    }
+    rows: list[Any] = list(leads.itertuples(index=False))
+    return [
+        {
+            "lead_id": row.lead_id,
+            "source": row.source,
+            "created_at": row.created_at.isoformat() + "Z",
+            "as_of": row.decided_at.isoformat() + "Z",
+            "attributes": {
+                "industry": row.industry,
+                "company_size": int(row.company_size),
+                "country": row.country,
+                "job_level": row.job_level,
+            },
+            "events": grouped.get(row.lead_id, []),
+        }
+        for row in rows
+    ]
+
+
+def pyfunc_record(item: dict[str, Any]) -> dict[str, Any]:
+    """The same lead in the pyfunc's input shape (its signature names the reference time decided_at)."""
+    return {
+        "lead_id": item["lead_id"],
+        "created_at": item["created_at"],
+        "decided_at": item["as_of"],
+        "source": item["source"],
+        **{k: (float(v) if k == "company_size" else v) for k, v in item["attributes"].items()},
+        "events": [{"type": e["type"], "ts": e["ts"], "asset": e.get("asset")} for e in item["events"]],
+    }
+
+
+# --- report ---------------------------------------------------------------------------------------------------
+
+
+def row(result: LoadResult) -> str:
+    return (
+        f"| {result.label} | {result.concurrency} | {result.requests:,} | {result.throughput:,.0f} | "
+        f"{result.pct(50):.2f} | {result.pct(90):.2f} | {result.pct(99):.2f} | {result.errors} |"
+    )
+
+
+def profile(title: str, call: Callable[[], Any], repeat: int) -> str:
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0002)
+    profiler.start()
+    for _ in range(repeat):
+        call()
+    profiler.stop()
+    text = profiler.output_text(unicode=False, color=False, show_all=False).strip()
+    return f"\n#### Profile: {title} ({repeat} calls)\n\n```\n{text}\n```"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer requests, no 2-worker runs")
+    parser.add_argument("--profile", action="store_true", help="print pyinstrument profiles of the hot paths")
+    parser.add_argument("--rank-leads", type=int, default=10_000)
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "bench" / "out" / "bench-serving.md", help="where the report goes"
+    )
+    args = parser.parse_args(argv)
+    n1, n8, cap = (300, 1000, 30.0) if args.quick else (1500, 4000, 60.0)
+    worker_counts = (1,) if args.quick else (1, 2)
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    os.environ.update(
+        {
+            "LEADRANK_HOME": str(workdir),
+            "BENTOML_HOME": str(workdir / "bentoml"),
+            "BENTOML_DO_NOT_TRACK": "True",
+        }
+    )
+    for name in ("MLFLOW_TRACKING_URI", "LEADRANK_TRACKING_URI", "LEADRANK_PREDICTION_DB", "LEADRANK_API_TOKENS"):
+        os.environ.pop(name, None)
+
+    import mlflow
+
+    from features.contract import LeadBatch
+    from features.simulate import simulate
+    from serving.model_store import BENTO_MODEL_ENV, import_model
+    from training.pipeline import TrainingData, TrainOptions, train
+
+    print(f"working in {workdir}; training a model ...", file=sys.stderr)
+    history = simulate(n_leads=6000, seed=3)
+    settings = Settings(home=workdir, min_closed_leads=200, min_wins=20)
+    train(TrainingData(batch=LeadBatch(history.leads, history.events)), settings, TrainOptions(seed=1))
+    imported = import_model(settings)
+    os.environ[BENTO_MODEL_ENV] = imported.tag
+    tracking_uri = settings.resolved_tracking_uri()
+    model_uri = f"models:/{settings.model_name}/{imported.mlflow_version}"
+
+    # Single-lead requests: the most recent 300 leads, at their decision time.
+    recent = history.leads.sort_values("decided_at").tail(300)
+    items = request_items(recent, history.events)
+    score_bodies = [json.dumps({"leads": [item]}).encode() for item in items]
+    mlflow_bodies = [json.dumps({"dataframe_records": [pyfunc_record(item)]}).encode() for item in items]
+    events_per_lead = np.mean([len(i["events"]) for i in items])
+
+    results: list[LoadResult] = []
+    # In-process floors.
+    mlflow.set_tracking_uri(tracking_uri)
+    pyfunc = mlflow.pyfunc.load_model(model_uri)
+    frames = [pd.DataFrame([pyfunc_record(item)]) for item in items]
+    frames = [f.astype({"company_size": "float64"}) for f in frames]
+    results.append(in_process("in-process: pyfunc.predict", lambda k: pyfunc.predict(frames[k % len(frames)]), n1))
+    loaded = load_model(stored_model(imported.tag))
+    engine = ScoringEngine(loaded.scorer, loaded.model_version, Limits(10_000, 5_000))
+    leads = [[Lead.model_validate(item)] for item in items]
+    now = time.time_ns() // 1000
+    results.append(
+        in_process("in-process: ScoringEngine.score", lambda k: engine.score(leads[k % len(leads)], now), n1)
+    )
+
+    from serving.service import LeadScorer
+
+    service: Any = LeadScorer
+    batched: Any = BatchedScorer
+    for workers in worker_counts:
+        with bentoml_server(service, workers) as port:
+            for c, n in ((1, n1), (8, n8)):
+                label = f"BentoML /score, {workers} worker{'s' if workers > 1 else ''}"
+                results.append(run_load(port, "/score", score_bodies, c, n, cap, label))
+    for workers in worker_counts:
+        with mlflow_server(model_uri, tracking_uri, workers) as port:
+            for c, n in ((1, n1), (8, n8)):
+                label = f"mlflow models serve /invocations, {workers} worker{'s' if workers > 1 else ''}"
+                results.append(run_load(port, "/invocations", mlflow_bodies, c, n, cap, label))
+    with bentoml_server(batched, 1) as port:
+        for c, n in ((1, n1), (8, n8)):
+            results.append(
+                run_load(port, "/score", score_bodies, c, n, cap, "BentoML /score, adaptive batching, 1 worker")
+            )
+
+    # /rank with 10,000 leads and their events.
+    big = simulate(n_leads=args.rank_leads + 500, seed=11)
+    rank_leads = big.leads.head(args.rank_leads)
+    rank_items = request_items(rank_leads, big.events)
+    rank_body = json.dumps({"leads": rank_items, "capacity": {"hours": 2000}}).encode()
+    n_events = sum(len(i["events"]) for i in rank_items)
+    rank_times = []
+    with bentoml_server(service, 1) as port:
+        for _ in range(3):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+            t0 = time.perf_counter()
+            conn.request("POST", "/rank", rank_body, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            payload = response.read()
+            elapsed = time.perf_counter() - t0
+            assert response.status == 200, payload[:500]
+            decoded = json.loads(payload)
+            rank_times.append(elapsed)
+            conn.close()
+    assert len(decoded["leads"]) == args.rank_leads
+
+    load = os.getloadavg()
+    lines: list[str] = []
+
+    def emit(text: str = "") -> None:
+        lines.append(text)
+
+    emit("### Single-lead scoring\n")
+    emit(
+        f"{len(items)} different single-lead requests ({events_per_lead:.0f} events per lead on average), cycled; "
+        f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) at the end.\n"
+    )
+    emit("| setup | concurrency | requests | requests/s | p50 ms | p90 ms | p99 ms | errors |")
+    emit("|---|---|---|---|---|---|---|---|")
+    for result in results:
+        emit(row(result))
+    by_label = {(r.label, r.concurrency): r for r in results}
+    ours1 = by_label[("BentoML /score, 1 worker", 1)]
+    floor = by_label[("in-process: ScoringEngine.score", 1)]
+    pyfloor = by_label[("in-process: pyfunc.predict", 1)]
+    emit("\n### Ratios (same session)\n")
+    emit(f"- HTTP overhead: /score p50 over HTTP / in-process engine p50 = {ours1.pct(50) / floor.pct(50):.2f}x")
+    emit(f"- in-process engine vs pyfunc.predict (p50): {pyfloor.pct(50) / floor.pct(50):.1f}x faster")
+    for c in (1, 8):
+        best_ours = max(
+            (
+                r
+                for r in results
+                if r.label.startswith("BentoML /score,") and "batching" not in r.label and r.concurrency == c
+            ),
+            key=lambda r: r.throughput,
+        )
+        best_mlflow = max(
+            (r for r in results if r.label.startswith("mlflow") and r.concurrency == c), key=lambda r: r.throughput
+        )
+        emit(
+            f"- concurrency {c}: best BentoML ({best_ours.label}) {best_ours.throughput:,.0f} req/s, p99 "
+            f"{best_ours.pct(99):.1f} ms vs best MLflow ({best_mlflow.label}) {best_mlflow.throughput:,.0f} req/s, "
+            f"p99 {best_mlflow.pct(99):.1f} ms: {best_ours.throughput / best_mlflow.throughput:.1f}x the throughput"
+        )
+    emit(f"\n### /rank with {args.rank_leads:,} leads\n")
+    emit(
+        f"{args.rank_leads:,} leads, {n_events:,} events, {len(rank_body) / 1e6:.1f} MB of JSON, hours capacity "
+        f"2,000; 1 worker. End to end (send, server work, receive): "
+        + ", ".join(f"{t:.2f} s" for t in rank_times)
+        + f"; best {min(rank_times):.2f} s."
+    )
+    if args.profile:
+        one = leads[0]
+        emit(profile("ScoringEngine.score, one lead", lambda: engine.score(one, now), 500))
+        many = [Lead.model_validate(item) for item in rank_items]
+        from serving.schemas import Capacity
+
+        capacity = Capacity.model_validate({"hours": 2000})
+        emit(
+            profile(
+                f"ScoringEngine.rank, {len(many):,} leads", lambda: engine.rank(many, capacity, "closes", None, now), 1
+            )
+        )
+        from serving.schemas import RankRequest
+
+        emit(profile("pydantic validation of the /rank body", lambda: RankRequest.model_validate_json(rank_body), 1))
+    report = "\n".join(lines) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report)
+    print(report)
+    print(f"report written to {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""Command-line entry points of `serving`: `leadrank serve` and `leadrank outcomes import FILE`.
+
+Registered in `leadrank/cli.py`: `app.command("serve")(serve)` and `app.add_typer(outcomes_app, name="outcomes")`.
+BentoML and MLflow are imported inside the commands, so `leadrank --help` stays fast. Library errors become a
+message on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from leadrank.settings import Settings
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _settings() -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"LEADRANK_{'_'.join(str(part) for part in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        _fail(f"invalid setting {problems}")
+
+
+def _listen_address(host: str) -> tuple[str, bool]:
+    """The IP address to bind for `host` and whether it is loopback only."""
+    text = host.strip()
+    if text.lower() == "localhost":
+        return "127.0.0.1", True
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        _fail(f"--host must be an IP address such as 127.0.0.1 or 0.0.0.0 (or localhost), got {host!r}")
+    return str(address), address.is_loopback
+
+
+def _warn_open(host: str, port: int) -> None:
+    line = "!" * 78
+    typer.secho(
+        f"{line}\n"
+        f"  WARNING: listening on {host}:{port}, beyond this machine, WITHOUT authentication.\n"
+        "  Anyone who can reach this port can score leads and read the model's metadata.\n"
+        "  Set LEADRANK_API_TOKENS=<token>[,<token>...] so /score, /rank and /model require\n"
+        "  'Authorization: Bearer <token>', or bind to 127.0.0.1.\n"
+        f"{line}",
+        err=True,
+        fg=typer.colors.RED,
+        bold=True,
+    )
+
+
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Interface to listen on; 0.0.0.0 exposes the service to the network.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 3000,
+    model_version: Annotated[
+        str | None,
+        typer.Option(
+            "--model-version", help="Registered MLflow version to serve (default: the champion).", show_default=False
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (each loads the model).", min=1, max=64)] = 1,
+    import_only: Annotated[
+        bool,
+        typer.Option(
+            "--import-only",
+            help="Only import the model into the BentoML store and print its tag (e.g. before `bentoml build`).",
+        ),
+    ] = False,
+) -> None:
+    """Serve the lead scorer over HTTP: POST /score, POST /rank, GET /model, /livez, /readyz, /metrics.
+
+    Imports the MLflow champion (or --model-version) into the BentoML model store first, unless that version
+    is there already, so the service never needs the MLflow server while it runs.
+    """
+    settings = _settings()
+    address, loopback = _listen_address(host)
+    if not loopback and not settings.token_list() and not import_only:
+        _warn_open(address, port)
+    # BentoML reports usage statistics over the network unless told not to.
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+
+    from serving.errors import ServingError
+    from serving.model_store import BENTO_MODEL_ENV, import_model
+
+    try:
+        imported = import_model(settings, model_version)
+    except ServingError as exc:
+        _fail(str(exc))
+    state = "imported into" if imported.imported else "already in"
+    print(
+        f"Model {settings.model_name!r} version {imported.mlflow_version}: {imported.tag} ({state} the BentoML store)"
+    )
+    if import_only:
+        print(f"Build a bento with it:  {BENTO_MODEL_ENV}={imported.tag} bentoml build")
+        return
+    os.environ[BENTO_MODEL_ENV] = imported.tag
+
+    import bentoml
+    from bentoml.exceptions import BentoMLException
+
+    from serving.service import LeadScorer
+
+    service: Any = LeadScorer  # the BentoML Service object (mypy sees the decorated class)
+    service.config["workers"] = workers
+    auth = "bearer tokens required" if settings.token_list() else "no authentication"
+    print(
+        f"Serving on http://{address}:{port} ({workers} worker{'s' if workers != 1 else ''}, {auth}); "
+        f"prediction log {settings.resolved_prediction_db()}; Ctrl-C stops it"
+    )
+    try:
+        bentoml.serve(service, host=address, port=port, blocking=True)
+    except KeyboardInterrupt:
+        return
+    except (BentoMLException, OSError) as exc:
+        _fail(f"cannot start the server on {address}:{port}: {exc}")
+
+
+outcomes_app = typer.Typer(
+    name="outcomes",
+    help="Record what happened to scored leads (won or lost), joined to the prediction log.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@outcomes_app.command("import")
+def outcomes_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV or Parquet file with columns lead_id, outcome (won/lost) and optionally closed_at.",
+            show_default=False,
+        ),
+    ],
+) -> None:
+    """Import lead outcomes into the prediction log (LEADRANK_PREDICTION_DB) and report how many match."""
+    settings = _settings()
+    from serving.errors import ServingError
+    from serving.predictions import import_outcomes
+
+    try:
+        report = import_outcomes(file, settings.resolved_prediction_db())
+    except ServingError as exc:
+        _fail(str(exc))
+    duplicates = report.rows - report.leads
+    dup_note = f" ({duplicates} repeated rows merged)" if duplicates else ""
+    print(
+        f"Imported {report.leads:,} outcomes ({report.won:,} won, {report.lost:,} lost) from {report.path}"
+        f"{dup_note} into {report.database}."
+    )
+    if report.replaced:
+        print(f"{report.replaced:,} leads already had an outcome; it was replaced.")
+    verb = "does" if report.unmatched == 1 else "do"
+    print(f"{report.matched:,} of them match a scored lead in the prediction log; {report.unmatched:,} {verb} not.")
+    if report.unmatched_examples:
+        print(f"Not scored, e.g.: {', '.join(report.unmatched_examples)}")

@@ -1,0 +1,388 @@
+"""The prediction log: every scored lead, recorded before the answer is sent; and outcomes joined to it later.
+
+One row per scored lead: request id, lead id, endpoint, model version, `p_close`, stage and assigned rep (for
+/rank), and the time. No personal data besides the lead id. The default store is an embedded SQLite database
+in WAL mode (readers never block the writer, several workers can write); any SQLAlchemy URL works
+(`LEADRANK_PREDICTION_DB`). `import_outcomes` records what happened to leads (won or lost, when) in a second
+table keyed by lead id, so monitoring can join the two.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import repeat
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import pandas as pd
+
+from features import contract as c
+from serving.errors import OutcomesError, PredictionLogError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine, MetaData, Table
+
+    from serving.scoring import LogRows
+
+log = logging.getLogger(__name__)
+
+PREDICTIONS: Final = "predictions"
+OUTCOMES: Final = "outcomes"
+MAX_ID: Final = 200
+# An error message lists at most this many offending rows.
+_EXAMPLES: Final = 5
+# Lead ids per `IN (...)` query, well below every database's parameter limit.
+_CHUNK: Final = 500
+
+
+def _tables(metadata: MetaData) -> tuple[Table, Table]:
+    from sqlalchemy import Column, DateTime, Float, Integer, String, Table
+
+    predictions = Table(
+        PREDICTIONS,
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("request_id", String(32), nullable=False, index=True),
+        Column("endpoint", String(16), nullable=False),
+        Column("lead_id", String(MAX_ID), nullable=False, index=True),
+        Column("model_version", String(64), nullable=False),
+        Column("p_close", Float, nullable=False),
+        Column("stage", String(32)),
+        Column("assigned_to", String(200)),
+        Column("scored_at", DateTime, nullable=False),
+    )
+    outcomes = Table(
+        OUTCOMES,
+        metadata,
+        Column("lead_id", String(MAX_ID), primary_key=True),
+        Column("outcome", String(8), nullable=False),
+        Column("closed_at", DateTime),
+        Column("import_id", String(32), nullable=False, index=True),
+        Column("imported_at", DateTime, nullable=False),
+    )
+    return predictions, outcomes
+
+
+def _shown(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unreadable database URL>"
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for the log at `url`, tables created; SQLite files get WAL mode and a busy timeout."""
+    from sqlalchemy import MetaData, create_engine, event
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise PredictionLogError(f"LEADRANK_PREDICTION_DB {url!r} is not a database URL: {exc}") from None
+    sqlite_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+    if sqlite_file:
+        try:
+            Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PredictionLogError(
+                f"cannot create the directory of the prediction log {_shown(url)}: {exc.strerror}"
+            ) from None
+    try:
+        engine = create_engine(url)
+    except (ArgumentError, ImportError, SQLAlchemyError) as exc:
+        raise PredictionLogError(f"cannot open the prediction log {_shown(url)}: {exc}") from None
+    if parsed.get_backend_name() == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            # WAL: readers never block the writer and several worker processes can append; NORMAL is durable
+            # across application crashes (only a power loss can drop the last transactions).
+            if sqlite_file:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+    metadata = MetaData()
+    _tables(metadata)
+    try:
+        metadata.create_all(engine)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise PredictionLogError(f"cannot create the tables of the prediction log {_shown(url)}: {exc}") from None
+    return engine
+
+
+_LOG_COLUMNS: Final = (
+    "request_id",
+    "endpoint",
+    "lead_id",
+    "model_version",
+    "p_close",
+    "stage",
+    "assigned_to",
+    "scored_at",
+)
+
+
+def _positional_insert(engine: Engine) -> str | None:
+    """The INSERT of a prediction row in the driver's own positional placeholders; None for named styles."""
+    placeholder = {"qmark": "?", "format": "%s"}.get(engine.dialect.paramstyle)
+    if engine.dialect.paramstyle == "numeric":
+        marks = ", ".join(f":{k + 1}" for k in range(len(_LOG_COLUMNS)))
+    elif placeholder is not None:
+        marks = ", ".join([placeholder] * len(_LOG_COLUMNS))
+    else:
+        return None
+    return f"INSERT INTO {PREDICTIONS} ({', '.join(_LOG_COLUMNS)}) VALUES ({marks})"
+
+
+class PredictionLog:
+    """Appends scored leads to the log; a failure raises `PredictionLogError` (the API answers 503)."""
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy import MetaData
+
+        self.url = url
+        self.shown_url = _shown(url)
+        self.engine = open_engine(url)
+        self.predictions, self.outcomes = _tables(MetaData())
+        self._positional_insert = _positional_insert(self.engine)
+        datetime_type = self.predictions.c.scored_at.type
+        self._datetime_to_db = datetime_type.dialect_impl(self.engine.dialect).bind_processor(self.engine.dialect)
+
+    def record(self, rows: LogRows, at: datetime | None = None) -> None:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        when = (at or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+        n = len(rows.lead_ids)
+        if n == 0:
+            return
+        stage = rows.stage if rows.stage is not None else [None] * n
+        assigned = rows.assigned_to if rows.assigned_to is not None else [None] * n
+        try:
+            if self._positional_insert is not None:
+                self._insert_positional(rows, stage, assigned, when)
+            else:
+                self._insert_core(rows, stage, assigned, when)
+        except SQLAlchemyError as exc:
+            raise PredictionLogError(
+                f"the prediction log {self.shown_url} cannot be written ({type(exc).__name__}: "
+                f"{getattr(exc, 'orig', None) or exc}); nothing was scored"
+            ) from exc
+
+    def _insert_positional(
+        self, rows: LogRows, stage: Sequence[str | None], assigned: Sequence[str | None], when: datetime
+    ) -> None:
+        # One executemany of plain tuples straight to the driver: a 10,000-lead /rank is logged in a fraction
+        # of the time SQLAlchemy's per-row parameter processing takes.
+        assert self._positional_insert is not None
+        scored_at = self._datetime_to_db(when) if self._datetime_to_db is not None else when
+        params = list(
+            zip(
+                repeat(rows.request_id),
+                repeat(rows.endpoint),
+                rows.lead_ids,
+                repeat(rows.model_version),
+                rows.p_close.tolist(),
+                stage,
+                assigned,
+                repeat(scored_at),
+                strict=False,  # `repeat` is endless; the lead columns set the length
+            )
+        )
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(self._positional_insert, params)
+
+    def _insert_core(
+        self, rows: LogRows, stage: Sequence[str | None], assigned: Sequence[str | None], when: datetime
+    ) -> None:
+        from sqlalchemy import insert
+
+        params = [
+            {
+                "request_id": rows.request_id,
+                "endpoint": rows.endpoint,
+                "lead_id": lead_id,
+                "model_version": rows.model_version,
+                "p_close": p,
+                "stage": st,
+                "assigned_to": rep,
+                "scored_at": when,
+            }
+            for lead_id, p, st, rep in zip(rows.lead_ids, rows.p_close.tolist(), stage, assigned, strict=True)
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(insert(self.predictions), params)
+
+    def read(self) -> pd.DataFrame:
+        """All logged predictions (for monitoring and tests)."""
+        with self.engine.connect() as conn:
+            return pd.read_sql_table(PREDICTIONS, conn)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+# --- outcomes -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutcomesReport:
+    """What `import_outcomes` did."""
+
+    path: Path
+    database: str
+    rows: int
+    leads: int
+    won: int
+    lost: int
+    matched: int
+    replaced: int
+    unmatched_examples: list[str] = field(default_factory=list)
+
+    @property
+    def unmatched(self) -> int:
+        return self.leads - self.matched
+
+
+def read_outcomes_file(path: str | Path) -> pd.DataFrame:
+    """`lead_id`, `outcome` (won/lost) and optional `closed_at` from a CSV or Parquet file, validated.
+
+    Outcomes are matched without regard to case or surrounding spaces; a lead listed twice must have the same
+    outcome both times. Raises `OutcomesError` naming the file, the rows and the column.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise OutcomesError(f"{path}: expected a .csv or .parquet file, got {suffix or 'no extension'!r}")
+    if not path.is_file():
+        raise OutcomesError(f"{path}: no such file" if not path.exists() else f"{path}: is not a file")
+    try:
+        if suffix == ".csv":
+            frame = pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""])
+        else:
+            frame = pd.read_parquet(path)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise OutcomesError(f"{path}: cannot read it ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # parser errors of pandas and pyarrow have no common base class
+        raise OutcomesError(f"{path}: cannot read it ({type(exc).__name__}: {exc})") from None
+    # CSV rows are numbered as a spreadsheet shows them: the header is line 1.
+    offset = 2 if suffix == ".csv" else 0
+    where = "line" if suffix == ".csv" else "row"
+
+    def rows(mask: np.ndarray) -> str:
+        pos = np.flatnonzero(mask)
+        shown = ", ".join(str(p + offset) for p in pos[:_EXAMPLES])
+        return f"{where}{'s' if len(pos) > 1 else ''} {shown}" + (
+            f" and {len(pos) - _EXAMPLES} more" if len(pos) > _EXAMPLES else ""
+        )
+
+    missing = [col for col in (c.LEAD_ID, c.OUTCOME) if col not in frame.columns]
+    if missing:
+        found = ", ".join(map(str, frame.columns)) or "none"
+        raise OutcomesError(f"{path}: missing column(s) {', '.join(missing)}; found: {found}")
+    ids = frame[c.LEAD_ID].astype("str").str.strip()
+    empty = (ids.isna() | (ids == "")).to_numpy()
+    if empty.any():
+        raise OutcomesError(f"{path}: column {c.LEAD_ID} is empty at {rows(empty)}")
+    too_long = (ids.str.len() > MAX_ID).to_numpy()
+    if too_long.any():
+        raise OutcomesError(f"{path}: column {c.LEAD_ID} is longer than {MAX_ID} characters at {rows(too_long)}")
+    outcome = frame[c.OUTCOME].astype("str").str.strip().str.lower()
+    bad = (~outcome.isin(list(c.OUTCOMES))).to_numpy()
+    if bad.any():
+        values = sorted({str(v) for v in frame[c.OUTCOME][bad].head(_EXAMPLES)})
+        got = ", ".join(map(repr, values))
+        raise OutcomesError(f"{path}: column {c.OUTCOME} must be 'won' or 'lost'; got {got} at {rows(bad)}")
+    closed = pd.Series(pd.NaT, index=frame.index, dtype=c.TIMESTAMP_DTYPE)
+    if c.CLOSED_AT in frame.columns:
+        raw = frame[c.CLOSED_AT]
+        if raw.dtype.kind == "M" or isinstance(raw.dtype, pd.DatetimeTZDtype):
+            parsed = pd.to_datetime(raw, utc=True)
+        else:
+            parsed = pd.to_datetime(raw.astype("str"), utc=True, format="ISO8601", errors="coerce")
+            unreadable = (parsed.isna() & raw.notna() & (raw.astype("str").str.strip() != "")).to_numpy()
+            if unreadable.any():
+                raise OutcomesError(
+                    f"{path}: column {c.CLOSED_AT} is not an ISO 8601 date or timestamp at {rows(unreadable)}"
+                )
+        closed = parsed.dt.tz_localize(None).astype(c.TIMESTAMP_DTYPE)
+    out = pd.DataFrame({c.LEAD_ID: ids, c.OUTCOME: outcome, c.CLOSED_AT: closed})
+    conflicting = out.groupby(c.LEAD_ID)[c.OUTCOME].transform("nunique").to_numpy() > 1
+    if conflicting.any():
+        raise OutcomesError(f"{path}: leads listed twice with different outcomes at {rows(conflicting)}")
+    unique = out.drop_duplicates(subset=[c.LEAD_ID], keep="last").reset_index(drop=True)
+    unique.attrs["rows_read"] = len(out)
+    return unique
+
+
+def import_outcomes(path: str | Path, url: str) -> OutcomesReport:
+    """Record the outcomes in `path` in the log at `url` (a lead's earlier outcome is replaced) and count how
+    many of them match a scored lead."""
+    from sqlalchemy import MetaData, delete, func, insert, select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    frame = read_outcomes_file(path)
+    n_rows = int(frame.attrs.get("rows_read", len(frame)))
+    engine = open_engine(url)
+    predictions, outcomes = _tables(MetaData())
+    import_id = uuid.uuid4().hex
+    now = datetime.now(UTC).replace(tzinfo=None)
+    ids = frame[c.LEAD_ID].tolist()
+    closed = frame[c.CLOSED_AT].astype(object).where(frame[c.CLOSED_AT].notna(), None).tolist()
+    params = [
+        {
+            "lead_id": lead_id,
+            "outcome": outcome,
+            "closed_at": None if when is None else when.to_pydatetime(),
+            "import_id": import_id,
+            "imported_at": now,
+        }
+        for lead_id, outcome, when in zip(ids, frame[c.OUTCOME].tolist(), closed, strict=True)
+    ]
+    try:
+        with engine.begin() as conn:
+            replaced = 0
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                replaced += conn.execute(delete(outcomes).where(outcomes.c.lead_id.in_(chunk))).rowcount or 0
+            if params:
+                conn.execute(insert(outcomes), params)
+            scored = select(predictions.c.lead_id).where(predictions.c.lead_id == outcomes.c.lead_id).exists()
+            matched_query = select(func.count()).select_from(outcomes).where(outcomes.c.import_id == import_id, scored)
+            matched = int(conn.execute(matched_query).scalar_one())
+            unmatched_query = (
+                select(outcomes.c.lead_id)
+                .where(outcomes.c.import_id == import_id, ~scored)
+                .order_by(outcomes.c.lead_id)
+                .limit(_EXAMPLES)
+            )
+            unmatched = [str(v) for v in conn.execute(unmatched_query).scalars()]
+    except SQLAlchemyError as exc:
+        raise OutcomesError(f"cannot write outcomes to the prediction log {_shown(url)}: {exc}") from None
+    finally:
+        engine.dispose()
+    won = int((frame[c.OUTCOME] == c.WON).sum())
+    return OutcomesReport(
+        path=Path(path),
+        database=_shown(url),
+        rows=n_rows,
+        leads=len(ids),
+        won=won,
+        lost=len(ids) - won,
+        matched=matched,
+        replaced=replaced,
+        unmatched_examples=unmatched,
+    )

@@ -1,0 +1,232 @@
+"""Unit tests of `serving.inputs` (request -> LeadBatch) and `serving.reasons`, on a schema fitted to a tiny
+hand-written history: no model, no MLflow, milliseconds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from features.contract import LeadBatch, empty_events
+from features.engagement import EngagementFeatures
+from features.schema import FeatureSchema
+from serving.errors import RequestError
+from serving.inputs import Limits, _parse_times, prepare
+from serving.reasons import ReasonInputs, ReasonWriter
+from serving.schemas import Lead
+
+NOW = pd.Timestamp("2026-10-01T00:00:00").value // 1000
+LIMITS = Limits(max_batch=10, max_events_per_lead=5)
+
+
+@pytest.fixture(scope="module")
+def schema() -> FeatureSchema:
+    leads = pd.DataFrame(
+        {
+            "lead_id": ["a", "b", "c"],
+            "created_at": pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-03"]).astype("datetime64[us]"),
+            "decided_at": pd.to_datetime(["2026-02-01", "2026-02-02", "2026-02-03"]).astype("datetime64[us]"),
+            "source": ["cold_call", "referral", "event"],
+            "industry": ["retail", "software", "retail"],
+            "company_size": [10, 200, 50],
+        }
+    )
+    return EngagementFeatures().fit(LeadBatch(leads, empty_events())).feature_schema_
+
+
+def leads_of(*items: dict[str, Any]) -> list[Lead]:
+    base = {"lead_id": "L", "source": "cold_call"}
+    return [Lead.model_validate({**base, "lead_id": f"L{i}", **item}) for i, item in enumerate(items)]
+
+
+def problems(exc: pytest.ExceptionInfo[RequestError]) -> dict[str, str]:
+    return {p.path: p.message for p in exc.value.problems}
+
+
+def test_batch_has_the_canonical_shape(schema: FeatureSchema) -> None:
+    prepared = prepare(
+        leads_of(
+            {
+                "as_of": "2026-09-30T12:00:00+02:00",
+                "created_at": "2026-09-01",
+                "attributes": {"industry": "retail", "company_size": 12},
+                "events": [
+                    {"type": "demo_request", "ts": "2026-09-29T10:00:00Z"},
+                    {"type": "page_visit", "ts": "2026-09-28T10:00:00Z", "asset": "p1"},
+                ],
+            },
+            {},
+        ),
+        schema,
+        LIMITS,
+        NOW,
+    )
+    leads, events = prepared.batch.leads, prepared.batch.events
+    assert list(leads["lead_id"]) == ["L0", "L1"]
+    assert leads["as_of"].dtype == np.dtype("datetime64[us]")
+    assert leads["as_of"].iloc[0] == pd.Timestamp("2026-09-30T10:00:00")  # UTC
+    assert leads["as_of"].iloc[1] == pd.Timestamp(NOW, unit="us")  # default: now
+    assert leads["created_at"].iloc[0] == pd.Timestamp("2026-09-01") and pd.isna(leads["created_at"].iloc[1])
+    assert leads["company_size"].tolist()[0] == 12.0 and np.isnan(leads["company_size"].iloc[1])
+    assert list(events["lead_id"]) == ["L0", "L0"] and list(events["event_type"]) == ["demo_request", "page_visit"]
+    assert pd.isna(events["asset"].iloc[0]) and events["asset"].iloc[1] == "p1"
+    assert events["ts"].dtype == np.dtype("datetime64[us]")
+    # The features accept it as it is.
+    assert EngagementFeatures().fit(prepared.batch).transform(prepared.batch).shape[0] == 2
+
+
+def test_limits_are_413(schema: FeatureSchema) -> None:
+    with pytest.raises(RequestError) as exc:
+        prepare(leads_of(*[{}] * 11), schema, LIMITS, NOW)
+    assert exc.value.status == 413 and "LEADRANK_MAX_BATCH" in exc.value.message
+    events = [{"type": "x", "ts": "2026-09-01T00:00:00Z"}] * 6
+    with pytest.raises(RequestError) as exc:
+        prepare(leads_of({}, {"events": events}), schema, LIMITS, NOW)
+    assert exc.value.status == 413 and list(problems(exc)) == ["leads[1].events"]
+
+
+def test_all_problems_are_reported_at_once(schema: FeatureSchema) -> None:
+    items = leads_of(
+        {"as_of": "2026-02-30T00:00:00Z"},
+        {"events": [{"type": "x", "ts": "2026-09-01T00:00:00Z"}, {"type": "x", "ts": "2026-09-01T99:00:00Z"}]},
+        {"attributes": {"company_size": "lots", "industry": False, "lead_id": "x"}},
+    )
+    items.append(Lead.model_validate({"lead_id": "L0", "source": "x"}))
+    with pytest.raises(RequestError) as exc:
+        prepare(items, schema, LIMITS, NOW)
+    assert exc.value.status == 400
+    assert set(problems(exc)) == {
+        "leads[0].as_of",
+        "leads[1].events[1].ts",
+        "leads[2].attributes.company_size",
+        "leads[2].attributes.industry",
+        "leads[2].attributes.lead_id",
+        "leads[3].lead_id",
+    }
+
+
+def test_warnings_name_their_paths(schema: FeatureSchema) -> None:
+    prepared = prepare(
+        leads_of(
+            {"source": "podcast", "attributes": {"industry": "mining", "colour": "red"}},
+            {
+                "as_of": "2026-09-01T00:00:00Z",
+                "created_at": "2026-09-02T00:00:00Z",
+                "events": [{"type": "fax", "ts": "2026-08-01T00:00:00Z"}, {"type": "x", "ts": "2026-09-01T00:00:00Z"}],
+            },
+        ),
+        schema,
+        LIMITS,
+        NOW,
+    )
+    by_code = {w["code"]: w for w in prepared.warnings}
+    assert by_code["unknown_attribute"]["paths"] == ["leads[0].attributes.colour"]
+    unseen = [w for w in prepared.warnings if w["code"] == "unseen_category"]
+    assert {p for w in unseen for p in w["paths"]} == {"leads[0].source", "leads[0].attributes.industry"}
+    assert by_code["unknown_event_type"]["count"] == 2
+    assert by_code["events_after_as_of"]["paths"] == ["leads[1].events[1].ts"]
+    assert by_code["created_after_as_of"]["paths"] == ["leads[1].created_at"]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["2026-09-20T10:00:00Z", "2026-09-20T12:00:00+02:00", None],
+        ["2026-09-20T10:00:00", "2026-09-20 10:00:00.123456", None],
+        ["2026-09-20T10:00:00Z", "2026-09-20T10:00:00", "2026-09-20"],
+        ["0001-01-01T00:00:00", "9999-12-31T23:59:59Z"],
+    ],
+)
+def test_timestamp_reading_agrees_with_pandas(values: list[str | None]) -> None:
+    us, bad = _parse_times(pa.array(values, type=pa.large_string()))
+    expected = pd.to_datetime(pd.Series(values, dtype="str"), utc=True, format="ISO8601").dt.tz_localize(None)
+    expected_us = expected.astype("datetime64[us]").to_numpy().view(np.int64)
+    assert not bad.any()
+    np.testing.assert_array_equal(us, expected_us)
+
+
+def test_unreadable_timestamps_are_flagged() -> None:
+    values = ["2026-09-20T10:00:00Z", "2026-09-31", "2026-09-20T10:00:00+99:00", None]
+    _, bad = _parse_times(pa.array(values, type=pa.large_string()))
+    assert bad.tolist() == [False, True, True, False]
+
+
+# --- reasons --------------------------------------------------------------------------------------------------
+
+
+def test_reasons_group_windows_and_phrase_for_people(schema: FeatureSchema) -> None:
+    names = [n for n in schema.feature_names if not n.startswith("velocity_")]
+    writer = ReasonWriter(names, schema)
+    col = {n: i for i, n in enumerate(names)}
+    n_leads = 2
+    contributions = np.zeros((n_leads, len(names)))
+    values = np.zeros((n_leads, len(names)))
+    values[:, col["days_since_last_event"]] = [3.2, 60.0]
+    values[:, col["lead_age_days"]] = [10.0, np.nan]
+    values[:, col["n_demo_request_all"]] = [1, 0]
+    # Lead 0: a demo request (split over windows and the flag) up, recency down.
+    for name in ("n_demo_request_7d", "n_demo_request_30d", "demo_requested"):
+        contributions[0, col[name]] = 0.3
+    contributions[0, col["source"]] = 0.2
+    contributions[0, col["company_size"]] = -0.1
+    contributions[0, col["days_since_last_event"]] = -0.05
+    # Lead 1: quiet for 60 days, a cold call.
+    contributions[1, col["days_since_last_event"]] = -0.8
+    contributions[1, col["source"]] = -0.4
+    contributions[1, col["n_demo_request_all"]] = -0.2
+    inputs = ReasonInputs(
+        values=values,
+        categories={
+            "source": np.array(["referral", "cold_call"], dtype=object),
+            "industry": np.array(["", ""], dtype=object),
+        },
+        last_days={"demo_request": np.array([3.4, np.nan])},
+    )
+    values[:, col["company_size"]] = [120.0, 10.0]
+    first, second = writer.explain(contributions, inputs)
+    assert [(r["feature"], r["direction"]) for r in first] == [
+        ("demo_request", "up"),
+        ("source", "up"),
+        ("company_size", "down"),
+        ("days_since_last_event", "down"),
+    ]
+    assert first[0]["weight"] == pytest.approx(0.9)
+    assert first[0]["text"] == "asked for a demo 3 days ago"
+    assert first[1]["text"] == "source: referral"
+    assert first[2]["text"] == "company size: 120 employees"
+    assert first[3]["text"] == "last activity 3 days ago"
+    assert [r["text"] for r in second] == ["no activity for 60 days", "source: cold call", "has not asked for a demo"]
+    assert all(r["direction"] == "down" for r in second)
+
+
+def test_reasons_skip_negligible_shares(schema: FeatureSchema) -> None:
+    names = [n for n in schema.feature_names if not n.startswith("velocity_")]
+    writer = ReasonWriter(names, schema)
+    empty = ReasonInputs(np.zeros((1, len(names))), {}, {})
+    assert writer.explain(np.zeros((1, len(names))), empty) == [[]]
+    assert writer.explain(np.zeros((0, len(names))), empty) == []
+
+
+def test_stage_and_repeated_events_are_worded_with_counts(schema: FeatureSchema) -> None:
+    names = [n for n in schema.feature_names if not n.startswith("velocity_")]
+    writer = ReasonWriter(names, schema)
+    col = {n: i for i, n in enumerate(names)}
+    contributions = np.zeros((3, len(names)))
+    values = np.zeros((3, len(names)))
+    contributions[:, col["n_stage_decision_30d"]] = 0.5
+    contributions[:, col["n_pricing_view_all"]] = 0.2
+    values[:, col["n_stage_decision_7d"]] = [0, 0, 0]
+    values[:, col["n_stage_decision_30d"]] = [2, 0, 0]
+    values[:, col["n_stage_decision_90d"]] = [2, 0, 0]
+    values[:, col["n_stage_decision_all"]] = [5, 1, 0]
+    values[:, col["n_pricing_view_all"]] = [4, 1, 0]
+    inputs = ReasonInputs(values, {}, {"pricing_view": np.array([2.2, 0.3, np.nan])})
+    texts = [[r["text"] for r in reasons] for reasons in writer.explain(contributions, inputs)]
+    assert texts == [
+        ["2 decision-stage touches in the last 30 days", "viewed pricing 4 times, last 2 days ago"],
+        ["1 decision-stage touch in total", "viewed pricing today"],
+        ["no decision-stage touches yet", "has not viewed pricing"],
+    ]

@@ -1,0 +1,114 @@
+"""Unit tests of the ASGI guard around a stand-in app: open paths, auth, body guards, error rewriting."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from serving.middleware import ApiGuard, json_path, normalise_error_body
+
+
+async def echo_app(scope: Any, receive: Any, send: Any) -> None:
+    """Answers 200 with the body length, or replays a canned BentoML-style 400 for /invalid."""
+    if scope["type"] == "lifespan":
+        return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    if scope["path"] == "/invalid":
+        status = 400
+        payload: Any = {
+            "error": "2 validation errors for ScoreRequestIODescriptor",
+            "detail": [
+                {"type": "missing", "loc": ["leads", 0, "lead_id"], "msg": "Field required"},
+                {
+                    "type": "string_pattern_mismatch",
+                    "loc": ["leads", 1, "events", 2, "ts"],
+                    "msg": "String should match",
+                },
+            ],
+        }
+    elif scope["path"] == "/wrapped":
+        status, payload = 415, [{"error": "not allowed"}]
+    else:
+        status, payload = 200, {"length": len(body)}
+    data = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": data})
+
+
+def client(tokens: list[str] | None = None, max_body: int = 1000) -> TestClient:
+    return TestClient(ApiGuard(echo_app, tokens=tokens or [], max_body=max_body))
+
+
+def test_json_path() -> None:
+    assert json_path(["leads", 0, "events", 12, "ts"]) == "leads[0].events[12].ts"
+    assert json_path(["capacity", "team", 1, "segments", "country"]) == "capacity.team[1].segments.country"
+    assert json_path([]) == "body"
+
+
+def test_bentoml_validation_errors_get_the_api_format() -> None:
+    r = client().post("/invalid", json={})
+    assert r.status_code == 400
+    assert r.json() == {
+        "error": "invalid request: 2 problems",
+        "problems": [
+            {"path": "leads[0].lead_id", "message": "required"},
+            {"path": "leads[1].events[2].ts", "message": "expected an ISO 8601 timestamp like 2026-09-28T14:05:00Z"},
+        ],
+    }
+    assert int(r.headers["content-length"]) == len(r.content)
+    r = client().post("/wrapped", json={})
+    assert r.json() == {"error": "not allowed", "problems": []}
+
+
+def test_own_error_bodies_pass_unchanged() -> None:
+    assert normalise_error_body(400, {"error": "x", "problems": [{"path": "a", "message": "b"}]}) is None
+
+
+def test_non_json_bodies_are_415() -> None:
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+        r = client().post("/score", content=b"{}", headers={"content-type": content_type})
+        assert r.status_code == 415 and "application/json" in r.json()["error"]
+    assert (
+        client().post("/score", content=b"{}", headers={"content-type": "application/json; charset=utf-8"}).status_code
+        == 200
+    )
+    assert (
+        client().post("/score", content=b"{}", headers={"content-type": "application/problem+json"}).status_code == 200
+    )
+
+
+def test_large_bodies_are_413() -> None:
+    r = client(max_body=10).post("/score", content=b"x" * 11, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "10 bytes" in r.json()["error"]
+
+    def chunks() -> Any:
+        for _ in range(5):
+            yield b"x" * 4
+
+    r = client(max_body=10).post("/score", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert client(max_body=10).post("/score", content=b"x" * 10).json() == {"length": 10}
+
+
+def test_auth() -> None:
+    guarded = client(tokens=["secret"])
+    assert guarded.post("/score", json={}).status_code == 401
+    assert guarded.post("/score", json={}, headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert guarded.post("/score", json={}, headers={"Authorization": "bearer secret"}).status_code == 200
+    assert guarded.get("/model", headers={"Authorization": "Bearer secret"}).status_code == 200
+    for path in ("/livez", "/readyz", "/healthz", "/metrics", "/docs.json", "/"):
+        assert guarded.get(path).status_code == 200, path
+    assert guarded.get("/livez/../model").status_code in (401, 404)
+
+
+@pytest.mark.parametrize("path", ["/score/", "/Score", "/rank/submit", "/something"])
+def test_everything_else_is_protected(path: str) -> None:
+    assert client(tokens=["secret"]).post(path, json={}).status_code == 401
