@@ -265,7 +265,7 @@ def test_too_many_events_is_413_naming_the_limit(client: Any) -> None:
         (b"\x80\x04K\x01.", "application/vnd.bentoml+pickle", 415),
     ],
 )
-def test_no_body_produces_a_500(client: Any, content: bytes, content_type: str, status: int) -> None:
+def test_malformed_bodies_get_a_4xx_never_a_500(client: Any, content: bytes, content_type: str, status: int) -> None:
     for path in ("/score", "/rank"):
         r = client.post(path, content=content, headers={"content-type": content_type})
         assert r.status_code == status, (path, r.text)
