@@ -17,7 +17,7 @@ What it does, all in one session:
 4. Adaptive batching: the same scoring behind a `batchable=True` BentoML endpoint (`BatchedScorer` below).
 5. POST /rank with 10,000 leads and their events (about 25 MB of JSON), end to end.
 
-Results go to stdout as Markdown (see docs/bench-serving.md for a recorded run).
+Results go to stdout as Markdown (recorded runs are in BENCHMARKS.md).
 """
 
 from __future__ import annotations
