@@ -10,28 +10,11 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
-from leadrank.settings import Settings
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
-def _settings() -> Settings:
-    from pydantic import ValidationError
-
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"LEADRANK_{'_'.join(str(part) for part in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
-        )
-        _fail(f"invalid setting {problems}")
+from leadrank.cli_support import fail, load_settings
 
 
 def _listen_address(host: str) -> tuple[str, bool]:
@@ -42,7 +25,7 @@ def _listen_address(host: str) -> tuple[str, bool]:
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
-        _fail(f"--host must be an IP address such as 127.0.0.1 or 0.0.0.0 (or localhost), got {host!r}")
+        fail(f"--host must be an IP address such as 127.0.0.1 or 0.0.0.0 (or localhost), got {host!r}")
     return str(address), address.is_loopback
 
 
@@ -83,10 +66,9 @@ def serve(
 ) -> None:
     """Serve the lead scorer over HTTP: POST /score, POST /rank, GET /model, /livez, /readyz, /metrics.
 
-    Imports the MLflow champion (or --model-version) into the BentoML model store first, unless that version
-    is there already, so the service never needs the MLflow server while it runs.
+    First copies the MLflow champion (or --model-version) into the BentoML model store, if not there yet.
     """
-    settings = _settings()
+    settings = load_settings()
     address, loopback = _listen_address(host)
     if not loopback and not settings.token_list() and not import_only:
         _warn_open(address, port)
@@ -99,7 +81,7 @@ def serve(
     try:
         imported = import_model(settings, model_version)
     except ServingError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     state = "imported into" if imported.imported else "already in"
     print(
         f"Model {settings.model_name!r} version {imported.mlflow_version}: {imported.tag} ({state} the BentoML store)"
@@ -126,7 +108,7 @@ def serve(
     except KeyboardInterrupt:
         return
     except (BentoMLException, OSError) as exc:
-        _fail(f"cannot start the server on {address}:{port}: {exc}")
+        fail(f"cannot start the server on {address}:{port}: {exc}")
 
 
 outcomes_app = typer.Typer(
@@ -148,14 +130,14 @@ def outcomes_import(
     ],
 ) -> None:
     """Import lead outcomes into the prediction log (LEADRANK_PREDICTION_DB) and report how many match."""
-    settings = _settings()
+    settings = load_settings()
     from serving.errors import ServingError
     from serving.predictions import import_outcomes
 
     try:
         report = import_outcomes(file, settings.resolved_prediction_db())
     except ServingError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     duplicates = report.rows - report.leads
     dup_note = f" ({duplicates} repeated rows merged)" if duplicates else ""
     print(

@@ -12,29 +12,12 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
-from leadrank.settings import Settings
+from leadrank.cli_support import fail, load_settings
 from training import registry, tracking
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
-def _settings() -> Settings:
-    from pydantic import ValidationError
-
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"LEADRANK_{'_'.join(str(part) for part in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
-        )
-        _fail(f"invalid setting {problems}")
 
 
 def promote(
@@ -44,11 +27,11 @@ def promote(
     ],
 ) -> None:
     """Make a model version the champion by hand, overriding the promotion gate."""
-    settings = _settings()
+    settings = load_settings()
     try:
         change = registry.promote(version, reason, settings)
     except tracking.TrackingError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     print(
         f"Champion of {change.model_name!r} is now version {change.version} "
         f"(was {change.previous or 'none'}). Reason recorded: {change.reason}"
@@ -61,11 +44,11 @@ def rollback(
     ],
 ) -> None:
     """Move the champion back to the version that was champion before the current one."""
-    settings = _settings()
+    settings = load_settings()
     try:
         change = registry.rollback(reason, settings)
     except tracking.TrackingError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     print(
         f"Rolled back {change.model_name!r}: champion is now version {change.version} "
         f"(was {change.previous or 'none'}). Reason recorded: {change.reason}"
@@ -77,18 +60,18 @@ def ui(
     host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes it to the network.")] = "127.0.0.1",
 ) -> None:
     """Browse runs, metrics and registered models: runs the MLflow UI on the local store."""
-    settings = _settings()
+    settings = load_settings()
     try:
         command = tracking.mlflow_server_command(settings, host=host, port=port)
     except tracking.TrackingError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     uri = settings.resolved_tracking_uri()
     db_file = tracking.sqlite_path(uri)
     if db_file is not None:
         try:
             db_file.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            _fail(f"cannot create the directory {db_file.parent} for the MLflow store: {exc.strerror}")
+            fail(f"cannot create the directory {db_file.parent} for the MLflow store: {exc.strerror}")
     print(
         f"MLflow UI at http://{host}:{port}  (store {uri}, artifacts {tracking.artifact_root(settings)}); "
         "Ctrl-C stops it"
@@ -98,7 +81,7 @@ def ui(
         # process is not in a terminal's foreground group.
         server = subprocess.Popen(command, env=tracking.mlflow_server_environment(), start_new_session=True)
     except OSError as exc:
-        _fail(f"cannot start the MLflow server: {exc}")
+        fail(f"cannot start the MLflow server: {exc}")
     # A service manager stops us with SIGTERM; treat it like Ctrl-C so the server does not outlive us.
     previous_handler = signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -109,7 +92,7 @@ def ui(
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
     if returncode != 0:
-        _fail(f"the MLflow server exited with code {returncode} (is port {port} already in use?)")
+        fail(f"the MLflow server exited with code {returncode} (is port {port} already in use?)")
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -177,8 +160,8 @@ def train(
     from training.pipeline import train as run_training
 
     if (data is None) == (spec is None):
-        _fail("give exactly one of --data DIR (canonical tables) or --spec FILE.toml (a foreign CRM export)")
-    settings = _settings()
+        fail("give exactly one of --data DIR (canonical tables) or --spec FILE.toml (a foreign CRM export)")
+    settings = load_settings()
     console = make_console()
     try:
         dataset = load_training_data(data_dir=data, spec=spec)
@@ -192,7 +175,7 @@ def train(
             progress=lambda msg: console.print(f"  {msg}"),
         )
     except (DataLoadError, SpecError, FeatureInputError, TrainingError, tracking.TrackingError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if metrics_out is not None:
         metrics_out.parent.mkdir(parents=True, exist_ok=True)
         metrics_out.write_text(json.dumps(result.metrics, indent=2, default=str) + "\n")
