@@ -289,8 +289,10 @@ class EngagementFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
 
         blocks: list[tuple[Any, np.ndarray]] = [(block, np.arange(len(block)))]
         for k, spec in enumerate(categorical_attrs, start=len(block)):
-            if n <= _SMALL_BATCH:
-                codes = _category_codes_small(leads_df, spec.column, self.category_index_[spec.feature], n)
+            # Models pickled before the dict lookup existed have no category_index_: they take the Arrow path.
+            index = getattr(self, "category_index_", None)
+            if n <= _SMALL_BATCH and index is not None:
+                codes = _category_codes_small(leads_df, spec.column, index[spec.feature], n)
             else:
                 codes = _category_codes(leads_df, spec.column, self.category_values_[spec.feature], n)
             # index_in only yields positions inside the categories, or -1 (missing / unseen)

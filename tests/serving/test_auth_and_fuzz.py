@@ -18,6 +18,9 @@ from serving.schemas import LEAD_EXAMPLE
 
 TOKENS = ["tok-alpha-123", "tok-beta-456"]
 
+# These use the session's trained model (a real MLflow store) and the in-process service.
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def guarded(client: Any) -> Iterator[TestClient]:

@@ -41,6 +41,7 @@ def test_bad_host_and_settings_are_exit_2(monkeypatch: pytest.MonkeyPatch) -> No
     assert result.exit_code == 2 and "LEADRANK_MAX_BATCH" in text_of(result)
 
 
+@pytest.mark.integration
 def test_import_only_reuses_the_stored_version(trained: Trained) -> None:
     result = run("--import-only")
     assert result.exit_code == 0, text_of(result)
@@ -48,6 +49,7 @@ def test_import_only_reuses_the_stored_version(trained: Trained) -> None:
     assert f"LEADRANK_BENTO_MODEL={trained.bento_tag} bentoml build" in text_of(result)
 
 
+@pytest.mark.integration
 def test_unknown_model_version_is_exit_2(trained: Trained) -> None:
     result = run("--import-only", "--model-version", "99")
     assert result.exit_code == 2 and "no version 99" in text_of(result)
@@ -55,6 +57,7 @@ def test_unknown_model_version_is_exit_2(trained: Trained) -> None:
     assert result.exit_code == 2 and "whole number" in text_of(result)
 
 
+@pytest.mark.integration
 def test_serve_starts_bentoml_and_warns_when_open(trained: Trained, monkeypatch: pytest.MonkeyPatch) -> None:
     import bentoml
 

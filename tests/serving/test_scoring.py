@@ -14,6 +14,9 @@ from serving.inputs import Limits
 from serving.scoring import FastPath, Predictor, ScoringEngine, fast_calibrator
 from tests.serving.conftest import Trained
 
+# These use the session's trained model (a real MLflow store) and the in-process service.
+pytestmark = pytest.mark.integration
+
 
 def test_fast_path_reproduces_the_scorer(instance: Any, trained: Trained) -> None:
     engine = instance.engine

@@ -15,6 +15,9 @@ from sqlalchemy import create_engine, text
 from serving.schemas import LEAD_EXAMPLE
 from tests.serving.conftest import MAX_BATCH, MAX_EVENTS, Trained, request_leads
 
+# These use the session's trained model (a real MLflow store) and the in-process service.
+pytestmark = pytest.mark.integration
+
 
 def lead(**changes: Any) -> dict[str, Any]:
     out = copy.deepcopy(LEAD_EXAMPLE)
