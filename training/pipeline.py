@@ -228,8 +228,8 @@ def train(
         days_model=days_model,
         metadata={"calibration": calibrator.method, "calibration_val_log_loss": cal_losses},
     )
-    probs_test["lightgbm"] = scorer.predict_features(X_all.iloc[split.test])["p_close"].to_numpy()
     scored_test = scorer.predict_features(X_all.iloc[split.test])
+    probs_test["lightgbm"] = scored_test["p_close"].to_numpy()
 
     say("[6/7] evaluating on the test period")
     test_leads = closed.iloc[split.test].reset_index(drop=True)

@@ -18,6 +18,13 @@ def _pyplot() -> Any:
     return plt
 
 
+def _save(plt: Any, fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def calibration_by_source(y: np.ndarray, p: np.ndarray, source: np.ndarray, path: Path, bins: int = 10) -> Path:
     """Observed close rate against predicted probability, one line per lead source (equal-count bins)."""
     plt = _pyplot()
@@ -39,10 +46,7 @@ def calibration_by_source(y: np.ndarray, p: np.ndarray, source: np.ndarray, path
     ax.set_ylabel("observed close rate")
     ax.set_title("Calibration by lead source (test period)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def cumulative_gains(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Path:
@@ -56,10 +60,7 @@ def cumulative_gains(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Pat
     ax.set_ylabel("share of wins captured")
     ax.set_title("Cumulative gains (test period)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def gains_curve(y: np.ndarray, score: np.ndarray, lead_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -81,7 +82,4 @@ def feature_importance(model: Any, columns: list[str], path: Path, top: int = 25
     ax.barh([columns[i] for i in order], gain[order] / max(gain.sum(), 1e-12))
     ax.set_xlabel("share of total gain")
     ax.set_title("Feature importance (LightGBM gain)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
