@@ -11,8 +11,9 @@ Generative story (every point below holds in the output and is checked by tests/
 2. Sources and drift. The source mix drifts linearly over the period: inbound (`inbound_content`,
    `inbound_inquiry`) grows from about 20% to about 40% of leads while `telemarketing` and `cold_call` shrink;
    `event` and `referral` stay at about 10% each. A random split therefore differs from a time-ordered one.
-3. Latents. A latent *fit* comes from firmographics (`industry`, `company_size` with an optimum around large
-   mid-market firms, `country`, `job_level`) plus unobserved noise. A latent *buying intent* is normal around
+3. Latents. A latent *fit* comes from firmographics (`industry`, `company_size` with a sweet spot around 600
+   employees that falls off quadratically in log size on both sides, `country`, `job_level`) plus unobserved
+   noise. A latent *buying intent* is normal around
    a source-specific mean (inquiries and inbound content high, referrals and events medium, telemarketing
    contacts who said "send me some documents" and cold calls low), nudged up by fit.
 4. Engagement. Each lead has a Poisson number of typed, timestamped events between `created_at` and
@@ -24,10 +25,14 @@ Generative story (every point below holds in the output and is checked by tests/
    early-stage events of cold leads concentrate near creation, so hot leads are both more active and more
    recent. Assets are `page-<k>`, `mail-<k>`, `wp-<k>`, `cs-<k>`, `webinar-<k>`, `doc-<k>`, `pricing`;
    requests carry none.
-5. Outcome. The true close probability is `sigmoid(source intercept + intent + fit + unobserved deal noise)`,
-   about 8-15% overall, several times higher for inquiries and inbound content than for telemarketing, lowest
-   for cold calls. The outcome is a Bernoulli draw from it. What a model can see (source, firmographics,
-   engagement) reaches roughly ROC AUC 0.80-0.88, not 0.99.
+5. Outcome. The true close probability is
+   `sigmoid(source intercept + authority(job_level) * intent + fit + unobserved deal noise)`, about 8-15%
+   overall, several times higher for inquiries and inbound content than for telemarketing, lowest for cold
+   calls. Buying authority is 1 for directors and above, lower for managers and individual contributors and
+   near zero for students: they engage like buyers but research for someone else, so the same engagement means
+   less. This interaction and the size sweet spot are the two effects a score that is additive in its inputs
+   (points, logistic regression) cannot represent. The outcome is a Bernoulli draw from it. What a model can
+   see (source, firmographics, engagement) reaches roughly ROC AUC 0.80-0.88, not 0.99.
 6. The leak trap. After `decided_at`, `meeting` and `contract_download` events occur with rates that depend on
    the (possibly not yet known) outcome: won deals have several meetings and nearly always a contract
    download, lost ones few. They happen strictly after `decided_at` and never after `closed_at` or
@@ -137,6 +142,14 @@ _COUNTRY_P: Final = np.array([0.24, 0.18, 0.12, 0.10, 0.07, 0.05, 0.05, 0.07, 0.
 _COUNTRY_FIT: Final = np.array([0.2, 0.1, 0.1, 0.0, 0.15, 0.2, 0.1, -0.1, -0.1, -0.15])
 _JOB_P: Final = np.array([0.06, 0.10, 0.18, 0.30, 0.30, 0.06])
 _JOB_FIT: Final = np.array([0.1, 0.4, 0.5, 0.2, -0.3, -1.2])
+# Buying authority: how much a contact's own interest moves the deal. Directors and above decide; a manager
+# recommends; individual contributors and students research for someone else, so their engagement says less.
+_JOB_AUTHORITY: Final = np.array([1.0, 1.0, 1.0, 0.8, 0.5, 0.15])
+# Ideal customer profile by size: fit peaks near 10**2.8 (about 600 employees) and falls off on both sides
+# (small firms lack budget, very large ones buy through long procurement), quadratic in log10(size).
+_SIZE_SWEET_SPOT: Final = 2.8
+_SIZE_FIT_PEAK: Final = 0.1
+_SIZE_FIT_CURVE: Final = 0.4
 
 # Within-stage type mix (EARLY_TYPES, MIDDLE_TYPES, DECISION_TYPES order).
 _EARLY_MIX: Final = np.array([0.62, 0.28, 0.10])
@@ -308,20 +321,19 @@ def _simulate_leads(rng: np.random.Generator, n: int, start_us: int, ref_us: int
     country = _draw_categories(rng, _COUNTRY_P, n)
     job_level = _draw_categories(rng, _JOB_P, n)
     company_size = np.clip(np.rint(np.exp(rng.normal(np.log(180.0), 1.7, n))), 1, 250_000).astype(np.int64)
-    x = np.log10(company_size) - 2.5
+    x = np.log10(company_size) - _SIZE_SWEET_SPOT
     fit = (
         _INDUSTRY_FIT[industry]
         + _COUNTRY_FIT[country]
         + _JOB_FIT[job_level]
-        + 0.45 * x
-        - 0.12 * x**2
-        - 0.15
+        + _SIZE_FIT_PEAK
+        - _SIZE_FIT_CURVE * x**2
         + rng.normal(0.0, 0.2, n)
     )
     intent = _INTENT_MEAN[source] + 0.25 * fit + rng.normal(0.0, 1.0, n)
 
     deal_noise = rng.normal(0.0, 0.15, n)
-    p_close = _sigmoid(_CLOSE_INTERCEPT[source] + 1.2 * intent + 0.7 * fit + deal_noise)
+    p_close = _sigmoid(_CLOSE_INTERCEPT[source] + 1.2 * _JOB_AUTHORITY[job_level] * intent + 0.7 * fit + deal_noise)
     # The deal noise (budget, competitors: nothing marketing can see) is part of p_close, so the truth is an
     # oracle no model of the observable data can reach; the outcome is a Bernoulli draw from it.
     won = rng.random(n) < p_close
