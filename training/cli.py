@@ -150,6 +150,18 @@ def train(
     register: Annotated[
         bool, typer.Option("--register/--no-register", help="Register the model behind the promotion gate.")
     ] = True,
+    search_seconds: Annotated[
+        float,
+        typer.Option(
+            "--search-seconds",
+            min=0,
+            help="Time budget for a random search of LightGBM parameters, picked by validation log loss (0: off).",
+        ),
+    ] = 0.0,
+    search_trials: Annotated[
+        int,
+        typer.Option("--search-trials", min=1, help="At most this many search trials (the first: default parameters)."),
+    ] = 30,
 ) -> None:
     """Train on history: time-ordered split, baselines vs LightGBM, calibration, MLflow run, guarded registry."""
     from features.engagement import FeatureInputError
@@ -171,7 +183,13 @@ def train(
         result = run_training(
             dataset,
             settings,
-            TrainOptions(seed=seed, experiment=experiment, register=register),
+            TrainOptions(
+                seed=seed,
+                experiment=experiment,
+                register=register,
+                search_seconds=search_seconds,
+                search_trials=search_trials,
+            ),
             progress=lambda msg: console.print(f"  {msg}"),
         )
     except (DataLoadError, SpecError, FeatureInputError, TrainingError, tracking.TrackingError) as exc:
@@ -204,6 +222,14 @@ def print_training(console: Any, result: Any) -> None:
         console.print(
             f"  vs the oracle (true probabilities): top-10% {m['test_true_closes_top10pct_vs_oracle']:.1%}, "
             f"at capacity {m['test_true_closes_at_capacity_vs_oracle']:.1%} of its true expected closes"
+        )
+    search = m.get("lightgbm_search")
+    if search is not None:
+        console.print(
+            f"  LightGBM parameter search: {search['trials']} trials in {search['seconds']:g} s (stopped by "
+            f"{search['stopped_by']}); validation log loss {search['best_val_log_loss']:.5f}, default "
+            f"{search['default_val_log_loss']:.5f}; chosen: "
+            + ", ".join(f"{k}={v}" for k, v in m["lightgbm_params"].items())
         )
     for w in result.warnings:
         console.print(f"  [yellow]warning:[/] {w}")

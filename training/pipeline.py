@@ -56,6 +56,9 @@ class TrainOptions:
     capacity_share: float = ev.CAPACITY_SHARE
     register: bool = True
     run_name: str | None = None
+    # Optional LightGBM parameter search: off unless a time budget is given.
+    search_seconds: float = 0.0
+    search_trials: int = 30
 
 
 @dataclass
@@ -209,7 +212,23 @@ def train(
     lr = cand.fit_logistic(X_all.iloc[split.train], ytr, opts.seed)
     probs_test["logistic"] = lr.predict_proba(X_all.iloc[split.test])[:, 1]
     monotone = scorer_probe.monotone_constraints(Xm)
-    clf = cand.fit_lightgbm_classifier(Xtr, ytr, Xva, yva, opts.seed, monotone=monotone)
+    search: dict[str, Any] | None = None
+    if opts.search_seconds > 0:
+        say(f"      LightGBM parameter search: up to {opts.search_trials} trials or {opts.search_seconds:g} s")
+        found = cand.search_lightgbm(
+            Xtr, ytr, Xva, yva, opts.seed, monotone, opts.search_seconds, opts.search_trials, say=say
+        )
+        clf = found.model
+        search = {
+            "trials": len(found.trials),
+            "seconds": found.seconds,
+            "stopped_by": found.stopped_by,
+            "default_val_log_loss": found.trials[0]["val_log_loss"],
+            "best_val_log_loss": min(t["val_log_loss"] for t in found.trials),
+            "history": found.trials,
+        }
+    else:
+        clf = cand.fit_lightgbm_classifier(Xtr, ytr, Xva, yva, opts.seed, monotone=monotone)
 
     say("[4/7] calibrating on the validation period")
     raw_val = clf.predict_proba(Xva)[:, 1]
@@ -238,6 +257,10 @@ def train(
     metrics["split"] = split.info
     metrics["calibration"] = {"method": calibrator.method, "val_log_loss": cal_losses}
     metrics["lightgbm_best_iteration"] = int(clf.best_iteration_ or clf.n_estimators)
+    clf_params = clf.get_params()
+    metrics["lightgbm_params"] = {k: clf_params[k] for k in cand.TUNED_KEYS}
+    if search is not None:
+        metrics["lightgbm_search"] = search
     metrics["n_features"] = int(Xm.shape[1])
     metrics["fingerprint"] = fingerprint(data)
     metrics["warnings"] = warnings

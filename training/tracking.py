@@ -25,7 +25,27 @@ logger = logging.getLogger(__name__)
 ARTIFACT_DIR = "mlartifacts"
 
 # Loggers that chat at INFO on every fresh or upgraded SQLite store (schema creation, one line per migration).
-_NOISY_LOGGERS = ("alembic", "alembic.runtime.migration", "mlflow.store.db.utils")
+# INFO chatter on every run (schema migrations on a fresh store, uv requirement export, input-example checks).
+_NOISY_LOGGERS = (
+    "alembic",
+    "alembic.runtime.migration",
+    "mlflow.store.db.utils",
+    "mlflow.utils.uv_utils",
+    "mlflow.utils.environment",
+    "mlflow.pyfunc",
+)
+# Warnings MLflow gives on every `log_model` that say nothing about this run: uv environments have no pip to
+# pin, and the pyfunc is a Python object by design (loaded only from the team's own registry).
+_EXPECTED_WARNINGS = ("Failed to resolve installed pip version", "Passing a Python object as `python_model`")
+
+
+class _DropExpectedWarnings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(text in message for text in _EXPECTED_WARNINGS)
+
+
+_DROP_EXPECTED = _DropExpectedWarnings()
 
 # MLflow's `set_*_uri` export these for subprocesses to inherit; `configure_tracking` says why we undo that.
 _URI_ENV_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
@@ -72,7 +92,10 @@ def sqlite_path(uri: str) -> Path | None:
 
 def _quiet_mlflow_logging() -> None:
     for name in _NOISY_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.WARNING)
+        if _DROP_EXPECTED not in logger.filters:
+            logger.addFilter(_DROP_EXPECTED)
 
 
 def configure_tracking(settings: Settings) -> str:

@@ -51,7 +51,7 @@ def flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
         elif isinstance(value, int | float) and np.isfinite(value):
             out[prefix] = float(value)
 
-    walk("", {k: v for k, v in metrics.items() if k not in ("split", "fingerprint", "test_gains")})
+    walk("", {k: v for k, v in metrics.items() if k not in ("split", "fingerprint", "test_gains", "lightgbm_params")})
     return out
 
 
@@ -129,6 +129,8 @@ def log_and_register(
                 "split_kind": split.kind,
                 "n_features": metrics["n_features"],
                 "lightgbm_best_iteration": metrics["lightgbm_best_iteration"],
+                **{f"lightgbm.{k}": v for k, v in metrics["lightgbm_params"].items()},
+                "lightgbm_search_trials": metrics.get("lightgbm_search", {}).get("trials", 0),
                 **{f"fingerprint.{k}": v for k, v in metrics["fingerprint"].items()},
             }
         )
