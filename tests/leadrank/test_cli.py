@@ -54,3 +54,29 @@ def test_quickstart_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert (tmp_path / "qs" / "capacity_plan.png").is_file()
     assert "AUC" in res.output and "oracle" in res.output
     assert "champion" in res.output.lower()
+
+
+def test_tables_use_one_number_format_per_column() -> None:
+    import io
+
+    import pandas as pd
+    from rich.console import Console
+
+    from leadrank.report import print_frame
+
+    frame = pd.DataFrame(
+        {
+            "auc": [0.8, 0.8134],
+            "brier": [float("nan"), 0.0859],
+            "ece": [0.00303, 0.0166],
+            "closes": [56.0, 1087.0],
+            "hours": [2.5, 14.25],
+        },
+        index=pd.Index(["points", "lightgbm"], name="model"),
+    )
+    out = io.StringIO()
+    print_frame(Console(file=out, width=200), frame)
+    text = out.getvalue()
+    for cell in ("0.800", "0.813", "0.0030", "0.0166", "0.086", "56", "1,087", "2.50", "14.25", " - "):
+        assert cell in text, (cell, text)
+    assert "56.00" not in text
