@@ -46,7 +46,7 @@ CORE_PER_REP: Final = 16
 PAIRS_PER_REP: Final = 6  # the last few of those may be given up two at a time for one better lead
 MAX_MOVES: Final = 400
 # Above this many leads worth > 0 the second start (greedy by worth) costs more time than it is worth.
-SECOND_START_MAX_LEADS: Final = 20_000
+SECOND_START_MAX_LEADS: Final = 5_000
 # Repacking one rep solves a subset problem over its last few leads and a few open ones (2^14 subsets at most).
 REPACK_HELD: Final = 6
 REPACK_OPEN: Final = 5
@@ -54,7 +54,7 @@ REPACK_BY_WORTH: Final = 3
 REPACK_SUBSETS: Final = 1 << (REPACK_HELD + REPACK_OPEN + REPACK_BY_WORTH)
 # The search stops after examining about this many candidate moves, whatever the size of the team, so that a
 # million leads and 50 reps stay within the time budget; small teams finish long before.
-MAX_WORK: Final = 40_000_000
+MAX_WORK: Final = 8_000_000
 # A move must gain more than this (relative to the worth handed off) to count, so rounding cannot cycle.
 TOL: Final = 1e-12
 
