@@ -7,8 +7,9 @@ the set of leads worth the most in total that fits the capacity:
 - `max_leads = N`: the N leads worth the most;
 - `hours = H`: a knapsack over expected selling hours (see `handoff.knapsack`), i.e. essentially the leads
   with the most closes per selling hour;
-- a team: leads in order of worth per hour, each to the eligible rep with the most capacity left
-  (see `handoff.assign`); a lead that no eligible rep has room for is not handed off.
+- a team: the most worth within every rep's hours, cap and segments (see `handoff.team`): exact when few leads
+  are in play (and then more capacity never gives less), else a fair greedy (`handoff.assign`) plus a local
+  search; a lead that no eligible rep has room for is not handed off.
 
 Every lead gets one stage: `sales_ready` (handed off), `marketing_qualified` (would be handed off if capacity
 were 50% larger) or `nurture`.

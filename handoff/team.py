@@ -1,25 +1,27 @@
 """The team handoff: which leads go to which rep, exact for small problems, greedy plus local search above.
 
 Guarantee. A team's handoff is a multiple knapsack (reps' hours and lead caps, segments), and raising capacity
-(a rep's hours or cap, or a new rep) only adds feasible handoffs, so the *optimal* worth never falls when
-capacity grows. No fast heuristic keeps that promise: the fair greedy of `handoff.assign` can take a lead that
-blocks two better ones once a rep has a little more room. Hence two regimes:
+(a rep's hours or cap, dropping a cap, or a new rep) only adds feasible handoffs, so the *optimal* worth never
+falls when capacity grows. No fast heuristic keeps that promise: the fair greedy of `handoff.assign` can take a
+lead that blocks two better ones once a rep has a little more room. Hence two regimes:
 
 - **exact** (`handoff.exact`): when few leads are in play (worth > 0 and some covering rep has the hours for
   them) the subset programme finds the optimal worth. That is when `in_exact_range(leads in play, reps who can
-  take one)` holds: up to 13 leads with 2 reps, 12 with 3-4, 10 with up to 30 reps. The numbers in play only
-  grow with capacity, so whenever the larger of two capacities is in this range the larger capacity's handoff
-  is worth at least as much as the smaller one's (up to float rounding, ~1e-12 relative). This is exact.
+  take one)` holds: 13 leads with 1 rep, 12 with up to 4 reps, 11 with up to 10, 10 with up to 28. Both numbers
+  only grow with capacity, so whenever the larger of two capacities is in this range, its handoff is worth at
+  least as much as the smaller one's (up to float rounding, ~1e-12 relative). This is exact.
 - **heuristic**: above that, the fair greedy followed by a local search (`improve`) on a core of leads around
   the cut: insert an open lead, swap an open lead for a held one, move a held lead to another rep to make room,
-  swap one open lead for two held ones. Each move strictly raises the worth and keeps every rule (hours, caps,
-  segments), so the search never does worse than the greedy. Monotonicity is *measured*, not proven, here:
-  see `bench/bench_handoff.py` and BENCHMARKS.md.
+  trade one open lead for two held ones, or repack one rep exactly over a few of its leads and a few open ones.
+  Each move strictly raises the worth and keeps every rule (hours, caps, segments), so the search never does
+  worse than the greedy it starts from. Monotonicity is *measured*, not proven, here: see
+  `bench/bench_handoff.py` and BENCHMARKS.md.
 
-Fairness: in the heuristic regime the greedy spreads the best leads over the reps and the local search moves
-only a few leads at the margin. In the exact regime the greedy's (fair) assignment is kept when it is optimal;
+Fairness: the greedy spreads the best leads over the reps; after the search, held leads are moved or exchanged
+between reps while that brings each rep's worth closer to its share of the team's hours (the handoff set and
+its worth stay the same). In the exact regime the greedy-plus-search assignment is kept when it is optimal;
 otherwise the greedy is run again on the optimal set of leads, and only if it cannot place them all (a tight
-packing) is the solver's own assignment used.
+packing) is the solver's own assignment used, rebalanced the same way.
 """
 
 from __future__ import annotations
