@@ -20,7 +20,6 @@ closes; this counts how often and by how much on small random teams.
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import sys
 import time
@@ -31,6 +30,10 @@ import numpy as np
 import pandas as pd
 
 from handoff import hand_off, knapsack_select
+from handoff.assign import eligibility
+from handoff.capacity import parse_capacity
+from handoff.policy import policy_order, prepare, team_capacity
+from handoff.team import assign_team, total_worth
 
 COUNTRIES = np.array(["DE", "AT", "CH", "FR", "US", "UK", "NL", "ES", "IT", "SE"])
 
@@ -170,43 +173,114 @@ def speed(n: int, repeat: int) -> None:
         print(f"| {label} | {secs:.2f} | {summary.leads_handed_off:,} | {secs / t_peer:.1f} |")
 
 
-def team_monotonicity(instances: int, seed: int) -> None:
-    """How often does a larger team capacity (every rep's hours x f) give fewer expected closes?"""
+def team_worth(scored: pd.DataFrame, team: list[dict[str, object]], mode: str) -> tuple[float, str | None]:
+    """Expected closes of a team handoff and the regime used: the shipped policy (`hand_off`), or one of its
+    parts alone on the same priority order: "greedy" (the fair greedy only, the policy before this change),
+    "search" (greedy plus local search, never the exact solver)."""
+    if mode == "policy":
+        summary = hand_off(scored, {"team": team}).summary
+        return summary.expected_closes, summary.team_assignment
+    spec = parse_capacity({"team": team})
+    assert spec.team is not None
+    prep = prepare(scored, segment_columns=spec.segment_columns())
+    order, _ = policy_order(prep, spec)
+    hours, caps = team_capacity(spec.team)
+    res = assign_team(
+        order,
+        prep.value,
+        prep.data.effort,
+        eligibility(prep.data.frame, spec.team),
+        hours,
+        caps,
+        search=mode == "search",
+        exact=False,
+        by_value=prep.by_value if mode == "search" else None,
+    )
+    return total_worth(prep.value, res.assigned, order), res.method
+
+
+def random_leads(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "lead_id": np.arange(n),
+            "p_close": rng.beta(1, 4, n),
+            "expected_hours": rng.lognormal(1, 1, n),
+            "country": rng.choice(["DE", "FR", "US"], n),
+        }
+    )
+
+
+def raises(rng: np.random.Generator, team: list[dict[str, object]]) -> Iterator[list[dict[str, object]]]:
+    """Capacities above `team`: every rep's hours x 1.1 .. 3, then one rep's hours x 1.5, a cap + 1, a new rep."""
+    for f in (1.1, 1.25, 1.5, 2.0, 3.0):
+        yield [{**rep, "hours": float(rep["hours"]) * f} for rep in team]  # type: ignore[arg-type]
+    i = int(rng.integers(0, len(team)))
+    yield [{**rep, "hours": float(rep["hours"]) * 1.5} if k == i else rep for k, rep in enumerate(team)]  # type: ignore[arg-type]
+    yield [{**rep, "max_leads": int(rep["max_leads"]) + 1} if "max_leads" in rep else rep for rep in team]  # type: ignore[call-overload]
+    yield [*team, {"name": "new", "hours": float(rng.uniform(1, 30))}]
+
+
+def team_monotonicity(instances: int, seed: int, *, n_reps: int = 3, leads: tuple[int, int] = (5, 200)) -> None:
+    """How often does more team capacity give fewer expected closes, per method, and how much does each hand off?"""
     rng = np.random.default_rng(seed)
-    factors = (1.0, 1.1, 1.25, 1.5, 2.0, 3.0)
-    drops: list[float] = []
-    steps = 0
+    modes = ("greedy", "search", "policy")
+    drops: dict[str, list[float]] = {m: [] for m in modes}
+    worth: dict[str, list[float]] = {m: [] for m in modes}
+    steps = exact_steps = 0
+    t0 = time.perf_counter()
     for _ in range(instances):
-        n = int(rng.integers(5, 200))
-        scored = pd.DataFrame(
-            {
-                "lead_id": np.arange(n),
-                "p_close": rng.beta(1, 4, n),
-                "expected_hours": rng.lognormal(1, 1, n),
-                "country": rng.choice(["DE", "FR", "US"], n),
-            }
-        )
-        hours = rng.uniform(1, 30, 3)
-        extra: list[dict[str, object]] = [
-            {"segments": {"country": ["DE"]}},
-            {"max_leads": int(rng.integers(1, 6))},
-            {},
-        ]
-        closes = [
-            hand_off(
-                scored,
-                {"team": [{"name": f"rep{i}", "hours": float(h * f), **extra[i]} for i, h in enumerate(hours)]},
-            ).summary.expected_closes
-            for f in factors
-        ]
-        for before, after in itertools.pairwise(closes):
-            steps += 1
-            if after < before - 1e-9:
-                drops.append((after - before) / before)
-    print(f"\n## Team capacity monotonicity ({instances} random 3-rep teams, hours x {factors}, seed {seed})")
-    worst = f"{min(drops):.1%}" if drops else "none"
-    median = f"{float(np.median(drops)):.1%}" if drops else "none"
-    print(f"steps with fewer expected closes: {len(drops)} of {steps}; median drop {median}, worst {worst}")
+        scored = random_leads(rng, int(rng.integers(*leads)))
+        team: list[dict[str, object]] = [{"name": f"rep{i}", "hours": float(rng.uniform(1, 30))} for i in range(n_reps)]
+        team[0]["segments"] = {"country": ["DE"]}
+        team[1]["max_leads"] = int(rng.integers(1, 6))
+        bigger = list(raises(rng, team))
+        for m in modes:
+            base, _ = team_worth(scored, team, m)
+            worth[m].append(base)
+            for more in bigger:
+                after, method = team_worth(scored, more, m)
+                if m == "policy":
+                    steps += 1
+                    exact_steps += method == "exact"
+                if after < base - 1e-9 * max(1.0, base):
+                    drops[m].append((after - base) / base)
+    secs = time.perf_counter() - t0
+    print(
+        f"\n## Team capacity monotonicity ({instances} random {n_reps}-rep teams, {leads[0]}-{leads[1] - 1} leads, "
+        f"seed {seed}; load average {os.getloadavg()[0]:.1f}, {secs:.0f} s)"
+    )
+    print(f"Each team against 8 larger capacities; the larger one was in the exact regime in {exact_steps} of {steps}.")
+    print("| method | steps with fewer expected closes | median drop | worst drop | expected closes vs greedy |")
+    print("|---|---|---|---|---|")
+    greedy_worth = np.array(worth["greedy"])
+    for m in modes:
+        d = drops[m]
+        med = f"{float(np.median(d)):.2%}" if d else "-"
+        worst = f"{min(d):.2%}" if d else "-"
+        gain = float(np.mean(np.array(worth[m]) / np.maximum(greedy_worth, 1e-12)) - 1)
+        print(f"| {m} | {len(d)} of {steps} | {med} | {worst} | {gain:+.2%} |")
+
+
+def exactness_gap(instances: int, seed: int) -> None:
+    """On problems small enough for the exact solver: how far below the optimum are greedy and the search?"""
+    rng = np.random.default_rng(seed)
+    gaps: dict[str, list[float]] = {"greedy": [], "search": []}
+    for _ in range(instances):
+        scored = random_leads(rng, int(rng.integers(6, 12)))
+        team: list[dict[str, object]] = [{"name": f"rep{i}", "hours": float(rng.uniform(1, 12))} for i in range(3)]
+        team[0]["segments"] = {"country": ["DE"]}
+        team[1]["max_leads"] = int(rng.integers(1, 4))
+        best, method = team_worth(scored, team, "policy")
+        assert method == "exact"
+        for m in gaps:
+            got, _ = team_worth(scored, team, m)
+            gaps[m].append((best - got) / best if best > 0 else 0.0)
+    print(f"\n## Team: gap to the exact optimum ({instances} random 3-rep teams, 6-11 leads, seed {seed})")
+    print("| method | mean gap | max gap | optimal on |")
+    print("|---|---|---|---|")
+    for m, g in gaps.items():
+        a = np.array(g)
+        print(f"| {m} | {a.mean():.3%} | {a.max():.3%} | {(a < 1e-9).mean():.1%} |")
 
 
 def main() -> None:
@@ -214,11 +288,14 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--instances", type=int, default=200, help="gap-study instances per family")
+    parser.add_argument("--team-instances", type=int, default=300, help="random teams per team study")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     speed(args.leads, args.repeat)
     gap_study(args.instances, args.seed)
-    team_monotonicity(300, args.seed)
+    exactness_gap(args.team_instances, args.seed)
+    team_monotonicity(args.team_instances, args.seed)
+    team_monotonicity(args.team_instances // 5, args.seed, n_reps=8, leads=(500, 2001))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@ the set of leads worth the most in total that fits the capacity:
 - `max_leads = N`: the N leads worth the most;
 - `hours = H`: a knapsack over expected selling hours (see `handoff.knapsack`), i.e. essentially the leads
   with the most closes per selling hour;
-- a team: leads in order of worth per hour, each to the eligible rep with the most capacity left
-  (see `handoff.assign`); a lead that no eligible rep has room for is not handed off.
+- a team: the most worth within every rep's hours, cap and segments (see `handoff.team`): exact when few leads
+  are in play (and then more capacity never gives less), else a fair greedy (`handoff.assign`) plus a local
+  search; a lead that no eligible rep has room for is not handed off.
 
 Every lead gets one stage: `sales_ready` (handed off), `marketing_qualified` (would be handed off if capacity
 were 50% larger) or `nurture`.
@@ -29,8 +30,8 @@ import pyarrow as pa
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict
 
-from handoff.assign import Eligibility, assign_greedy, eligibility
-from handoff.capacity import CapacityKind, CapacitySpec, parse_capacity
+from handoff.assign import Eligibility, eligibility
+from handoff.capacity import CapacityKind, CapacitySpec, Rep, parse_capacity
 from handoff.errors import CapacitySpecError
 from handoff.knapsack import KnapsackPlan
 from handoff.scored import (
@@ -43,6 +44,8 @@ from handoff.scored import (
     validate_scored,
     within_horizon,
 )
+from handoff.team import SECOND_START_MAX_LEADS, assign_team
+from handoff.team import Method as TeamMethod
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +111,8 @@ class HandoffSummary(BaseModel):
     min_p_close: float | None
     cutoff_closes_per_hour: float | None
     reps: list[RepSummary] | None
+    # For a team: "exact" when the handoff is provably the best possible (few leads in play), else "heuristic".
+    team_assignment: TeamMethod | None = None
     statement: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -198,7 +203,7 @@ def prepare(
     return Prepared(data, objective, horizon_days, value, candidates, plan)
 
 
-def _priority(prep: Prepared, spec: CapacitySpec) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+def policy_order(prep: Prepared, spec: CapacitySpec) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
     """The order in which the policy considers leads (worth > 0 only) and the key it sorts by.
 
     A lead cap ranks by worth; an hour budget by worth per selling hour. A team whose reps all have lead caps
@@ -216,13 +221,23 @@ def _priority(prep: Prepared, spec: CapacitySpec) -> tuple[NDArray[np.intp], NDA
     return priority_order(key, prep.data.ids, prep.candidates), key
 
 
+def team_capacity(team: list[Rep]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Hours and lead cap (`inf` for none) of each rep, as arrays."""
+    rep_hours = np.array([r.hours for r in team], dtype=np.float64)
+    rep_caps = np.array([np.inf if r.max_leads is None else r.max_leads for r in team], dtype=np.float64)
+    return rep_hours, rep_caps
+
+
 def _select(
     prep: Prepared,
     spec: CapacitySpec,
     order: NDArray[np.intp],
     elig: Eligibility | None = None,
-) -> NDArray[np.intp]:
-    """Rep index per lead for a team (-1: not handed off); 0 / -1 for the single-pool capacities."""
+) -> tuple[NDArray[np.intp], TeamMethod | None]:
+    """Rep index per lead for a team (-1: not handed off); 0 / -1 for the single-pool capacities.
+
+    Also says, for a team, whether the assignment is provably optimal ("exact") or not ("heuristic").
+    """
     n = len(prep.data)
     assigned = np.full(n, -1, dtype=np.intp)
     if spec.max_leads is not None:
@@ -234,10 +249,11 @@ def _select(
         assert spec.team is not None
         if elig is None:
             elig = eligibility(prep.data.frame, spec.team)
-        rep_hours = np.array([r.hours for r in spec.team], dtype=np.float64)
-        rep_caps = np.array([np.inf if r.max_leads is None else r.max_leads for r in spec.team], dtype=np.float64)
-        assigned = assign_greedy(order, prep.data.effort, elig, rep_hours, rep_caps)
-    return assigned
+        rep_hours, rep_caps = team_capacity(spec.team)
+        by_value = prep.by_value if len(order) <= SECOND_START_MAX_LEADS else None
+        team = assign_team(order, prep.value, prep.data.effort, elig, rep_hours, rep_caps, by_value=by_value)
+        return team.assigned, team.method
+    return assigned, None
 
 
 def _as_spec(capacity: CapacitySpec | Mapping[str, Any]) -> CapacitySpec:
@@ -273,11 +289,11 @@ def hand_off(
         segment_columns=spec.segment_columns(),
         min_hours=min_hours,
     )
-    order, key = _priority(prep, spec)
+    order, key = policy_order(prep, spec)
     elig = eligibility(prep.data.frame, spec.team) if spec.team is not None else None
-    assigned = _select(prep, spec, order, elig)
+    assigned, method = _select(prep, spec, order, elig)
     # The same order for the wider capacity keeps "next in line" meaning next in the same queue.
-    wider = _select(prep, spec.scaled(MQL_HEADROOM), order, elig)
+    wider, _ = _select(prep, spec.scaled(MQL_HEADROOM), order, elig)
     handed = assigned >= 0
     stage_code = np.where(handed, 0, np.where(wider >= 0, 1, 2))
     log.info(
@@ -288,7 +304,7 @@ def hand_off(
         spec.kind,
     )
     frame = _result_frame(prep, spec, order, key, assigned, stage_code)
-    summary = _summary(prep, spec, order, assigned, stage_code)
+    summary = _summary(prep, spec, order, assigned, stage_code, method)
     return HandoffResult(frame, summary)
 
 
@@ -303,7 +319,7 @@ def _result_frame(
     data = prep.data
     n = len(data)
     # Rank: sales-ready first, then marketing-qualified, then nurture; within a stage by the policy's priority
-    # (see `_priority`); leads worth nothing come last, by p_close, ties by lead id.
+    # (see `policy_order`); leads worth nothing come last, by p_close, ties by lead id.
     worthless = np.flatnonzero(prep.value <= 0)
     prio_stage = stage_code[prio_order]
     order = np.concatenate(
@@ -384,6 +400,7 @@ def _summary(
     prio_order: NDArray[np.intp],
     assigned: NDArray[np.intp],
     stage_code: NDArray[np.int_],
+    method: TeamMethod | None,
 ) -> HandoffSummary:
     data = prep.data
     # Sums run over the handed-off leads in priority order, not input order, so that float rounding (and so
@@ -449,6 +466,7 @@ def _summary(
         "min_p_close": float(p.min()) if n_handed else None,
         "cutoff_closes_per_hour": float((p / effort).min()) if n_handed else None,
         "reps": reps,
+        "team_assignment": method,
         "statement": "",
     }
     draft = HandoffSummary(**fields)

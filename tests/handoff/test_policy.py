@@ -117,9 +117,10 @@ def test_team_respects_segments_caps_and_hours(tiny: pd.DataFrame) -> None:
     }
     res = hand_off(tiny, team)
     ready = res.sales_ready().set_index("lead_id")
-    assert ready["assigned_to"].to_dict() == {"e": "dach", "c": "dach", "b": "any"}
-    # a (DE, 10 h) fits no DACH hours and "any" has used its one lead: not handed off although p = 0.9.
-    assert stages(res.leads)["a"] == "nurture"
+    # "any" may take one lead: a (p = 0.9, 10 h), which fits none of DACH's hours, rather than b (p = 0.5), the
+    # denser lead a greedy would hand it first. Five leads are in play, so this is the exact optimum.
+    assert ready["assigned_to"].to_dict() == {"e": "dach", "c": "dach", "a": "any"}
+    assert stages(res.leads)["b"] != "sales_ready"
     assert res.leads.loc[res.leads["stage"] != "sales_ready", "assigned_to"].isna().all()
     reps = {r.name: r for r in res.summary.reps or []}
     assert reps["dach"].leads == 2 and reps["dach"].hours_used == pytest.approx(1.0 + MIN_HOURS)
