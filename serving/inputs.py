@@ -267,7 +267,7 @@ def _parse_times(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
             stamps = text.cast(target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
-        us = stamps.cast(pa.int64())
+        us = stamps.view(pa.int64())  # the same buffer read as integers: no second cast
         if us.null_count:
             us = us.fill_null(_NAT)
         return np.asarray(us.to_numpy(zero_copy_only=False), dtype=np.int64), np.zeros(n, dtype=bool)

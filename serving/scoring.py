@@ -112,11 +112,13 @@ class FastPath(Predictor):
         self._classifier = scorer.classifier.booster_
         self._hours = scorer.hours_model.booster_ if scorer.hours_model is not None else None
         self._days = scorer.days_model.booster_ if scorer.days_model is not None else None
-        self._remaps = {
-            id(b): _category_remaps(scorer, b, columns, self._cat_cols)
-            for b in (self._classifier, self._hours, self._days)
-            if b is not None
-        }
+        self._remaps: dict[int, list[np.ndarray]] = {}
+        for booster in (self._classifier, self._hours, self._days):
+            if booster is not None:
+                remaps = _category_remaps(scorer, booster, columns, self._cat_cols)
+                # Boosters trained on the same frame code categories alike: they can share one input matrix.
+                same = next((r for r in self._remaps.values() if _equal_arrays(r, remaps)), remaps)
+                self._remaps[id(booster)] = same
         # The contributions of a prediction add up to its raw score (log-odds): for a plain binary objective
         # the probability follows from them, which spares a second pass over the trees.
         self._proba_from_contributions = _plain_binary(self._classifier)
@@ -178,7 +180,15 @@ class FastPath(Predictor):
         n = len(M)
         filled = np.where(np.isnan(M) & self._has_fill, self.fill, M)
         threads = {"num_threads": 1} if n < _SINGLE_THREAD_BELOW else {}
-        Xc = self._for(self._classifier, M, filled)
+        inputs: dict[int, np.ndarray] = {}
+
+        def input_for(booster: Any) -> np.ndarray:
+            key = id(self._remaps[id(booster)])
+            if key not in inputs:
+                inputs[key] = self._for(booster, M, filled)
+            return inputs[key]
+
+        Xc = input_for(self._classifier)
         contributions = np.asarray(self._classifier.predict(Xc, pred_contrib=True, **threads), dtype=np.float64)
         if self._proba_from_contributions:
             raw = 1.0 / (1.0 + np.exp(-contributions.sum(axis=1)))
@@ -186,15 +196,11 @@ class FastPath(Predictor):
             raw = np.asarray(self._classifier.predict(Xc, **threads), dtype=np.float64)
         p_close = self._calibrate(raw)
         if self._hours is not None:
-            hours = np.maximum(
-                np.asarray(self._hours.predict(self._for(self._hours, M, filled), **threads)), _MIN_HOURS
-            )
+            hours = np.maximum(np.asarray(self._hours.predict(input_for(self._hours), **threads)), _MIN_HOURS)
         else:
             hours = np.full(n, float(self.scorer.default_hours))
         if self._days is not None:
-            days = np.maximum(
-                np.expm1(np.asarray(self._days.predict(self._for(self._days, M, filled), **threads))), 0.0
-            )
+            days = np.maximum(np.expm1(np.asarray(self._days.predict(input_for(self._days), **threads))), 0.0)
         else:
             days = np.full(n, np.nan)
         categories = {col: self._cat_text[col][M[:, i].astype(np.int64)] for i, col in self._cat_cols}
@@ -259,6 +265,10 @@ def _values(X: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, dict[str, 
         else:
             values[:, i] = X[col].to_numpy(dtype=np.float64, na_value=np.nan)
     return values, categories
+
+
+def _equal_arrays(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 def _plain_binary(booster: Any) -> bool:
