@@ -108,7 +108,7 @@ class LeadScorer:
         _quiet_validation_errors()
         # A request allocates about one Python object per event and per reason, nearly all free of cycles; with
         # the default threshold (700) the cyclic collector keeps re-walking a large request mid-flight. A higher
-        # first threshold made a 10,000-lead /rank about 20% faster (docs/bench-serving.md).
+        # first threshold made a 10,000-lead /rank about 20% faster (measured by the service's author).
         gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
         settings = Settings()
         loaded = load_model(stored_model(_model_tag(str(type(self).model_ref.tag))))
