@@ -406,7 +406,12 @@ def _as_arrow(values: tuple[str, ...]) -> pa.Array:
 
 
 def _unseen(values: pa.Array, categories: Sequence[str], name: str, path: Any) -> list[dict[str, Any]]:
-    unseen = ~_is_in(values, categories) & np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    if len(values) <= _SMALL:
+        members = _as_set(tuple(categories))
+        unseen = np.array([v is not None and v not in members for v in values.to_pylist()], dtype=bool)
+    else:
+        valid = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        unseen = ~_is_in(values, categories) & valid
     if not unseen.any():
         return []
     return [
