@@ -14,7 +14,8 @@ What it does, all in one session:
    POST /invocations (`dataframe_records`, the pyfunc's input shape) against `mlflow models serve
    --env-manager local` with 1 and 2 workers. One load generator for all: threads with keep-alive
    connections to 127.0.0.1, a fixed number of requests per run and a time cap.
-4. Adaptive batching: the same scoring behind a `batchable=True` BentoML endpoint (`BatchedScorer` below).
+4. BentoML's floor: the same bodies against an endpoint that validates them and answers a constant.
+   Adaptive batching: the same scoring behind a `batchable=True` BentoML endpoint (`BatchedScorer` below).
 5. POST /rank with 10,000 leads and their events (about 25 MB of JSON), end to end.
 
 Results go to stdout as Markdown (recorded runs are in BENCHMARKS.md).
@@ -34,21 +35,24 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import bentoml
 import numpy as np
 import pandas as pd
+from starlette.responses import Response
 
 from leadrank.settings import Settings
 from serving.inputs import Limits
+from serving.middleware import ApiGuard
 from serving.model_store import load_model, model_tag_from_env, stored_model
 from serving.predictions import PredictionLog
-from serving.schemas import Lead
+from serving.schemas import Lead, ScoreRequest, ScoreResponse
 from serving.scoring import ScoringEngine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,6 +86,20 @@ class BatchedScorer:
         return scored
 
 
+@bentoml.service(name="leadrank-floor", logging={"access": {"enabled": False}})
+class FloorService:
+    """BentoML's own floor: the same request body validated into the same `Lead` models behind the same
+    middleware, and a constant answer; what is left of /score's time above it is the service's own."""
+
+    @bentoml.api(route="/score", input_spec=ScoreRequest, output_spec=ScoreResponse)
+    async def score(self, leads: list[Lead]) -> Response:
+        return Response(b'{"leads": []}', media_type="application/json")
+
+
+_floor: Any = FloorService
+_floor.add_asgi_middleware(ApiGuard)
+
+
 # --- load generator -----------------------------------------------------------------------------------------
 
 
@@ -93,6 +111,7 @@ class LoadResult:
     errors: int
     seconds: float
     latencies_ms: np.ndarray
+    error_statuses: dict[int, int] = field(default_factory=dict)  # HTTP status -> count, for answers not 200
 
     @property
     def throughput(self) -> float:
@@ -130,7 +149,7 @@ def run_load(
     counter = itertools.count()
     deadline = time.perf_counter() + max_seconds
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
-    errors = [0] * concurrency
+    errors: list[Counter[int]] = [Counter() for _ in range(concurrency)]
 
     def worker(slot: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
@@ -142,7 +161,7 @@ def run_load(
             status = one(conn, bodies[k % len(bodies)])
             latencies[slot].append((time.perf_counter() - t0) * 1000)
             if status != 200:
-                errors[slot] += 1
+                errors[slot][status] += 1
         conn.close()
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
@@ -153,7 +172,8 @@ def run_load(
         t.join()
     seconds = time.perf_counter() - start
     flat = np.array([x for lat in latencies for x in lat])
-    return LoadResult(label, concurrency, len(flat), sum(errors), seconds, flat)
+    statuses = sum(errors, Counter())
+    return LoadResult(label, concurrency, len(flat), sum(statuses.values()), seconds, flat, dict(statuses))
 
 
 def in_process(label: str, call: Callable[[int], Any], n: int) -> LoadResult:
@@ -298,7 +318,9 @@ def pyfunc_record(item: dict[str, Any]) -> dict[str, Any]:
 def row(result: LoadResult) -> str:
     return (
         f"| {result.label} | {result.concurrency} | {result.requests:,} | {result.throughput:,.0f} | "
-        f"{result.pct(50):.2f} | {result.pct(90):.2f} | {result.pct(99):.2f} | {result.errors} |"
+        f"{result.pct(50):.2f} | {result.pct(90):.2f} | {result.pct(99):.2f} | {result.errors}"
+        + "".join(f" (HTTP {status}: {n})" for status, n in sorted(result.error_statuses.items()))
+        + " |"
     )
 
 
@@ -379,6 +401,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     service: Any = LeadScorer
     batched: Any = BatchedScorer
+    with bentoml_server(_floor, 1) as port:
+        results.append(run_load(port, "/score", score_bodies, 1, n1, cap, "BentoML floor: constant answer, 1 worker"))
     for workers in worker_counts:
         with bentoml_server(service, workers) as port:
             for c, n in ((1, n1), (8, n8)):
@@ -437,6 +461,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     pyfloor = by_label[("in-process: pyfunc.predict", 1)]
     emit("\n### Ratios (same session)\n")
     emit(f"- HTTP overhead: /score p50 over HTTP / in-process engine p50 = {ours1.pct(50) / floor.pct(50):.2f}x")
+    bento_floor = by_label[("BentoML floor: constant answer, 1 worker", 1)]
+    emit(
+        f"- BentoML's own floor (same body, validation and middleware, constant answer): p50 "
+        f"{bento_floor.pct(50):.2f} ms of /score's {ours1.pct(50):.2f} ms"
+    )
     emit(f"- in-process engine vs pyfunc.predict (p50): {pyfloor.pct(50) / floor.pct(50):.1f}x faster")
     for c in (1, 8):
         best_ours = max(

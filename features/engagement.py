@@ -182,6 +182,26 @@ class _Events:
     n_assets: int
 
 
+@dataclass(frozen=True)
+class LeadColumns:
+    """Leads and their events as plain arrays: what `EngagementFeatures.transform_columns` reads.
+
+    `transform` builds it from a `LeadBatch`; the serving path builds it straight from a request, because for a
+    single lead, building DataFrames and reading them back costs several times the feature arithmetic. Both
+    then run the same `transform_columns`, so they give the same features.
+    """
+
+    as_of_us: np.ndarray  # int64 microseconds (UTC) per lead, _NAT when unknown
+    created_us: np.ndarray | None  # int64 microseconds per lead, _NAT when unknown; None: no such column
+    # lead column -> one value per lead: float64 array for a numeric attribute, Arrow text array for a
+    # categorical one (numbers spelled as pandas spells them, "3"); an absent column is missing for every lead
+    attributes: Mapping[str, Any]
+    event_lead: np.ndarray  # int64 position of each event's lead, -1 when it is not among the leads
+    event_ts_us: np.ndarray  # int64 microseconds per event, _NAT when missing
+    event_types: pa.Array  # per event, null when missing
+    event_assets: pa.Array | None  # per event, null when missing; None: no such column
+
+
 # auto_wrap_output_keys=None: the output is already a DataFrame; sklearn's set_output wrapper would only add
 # per-call overhead on the single-lead serving path.
 class EngagementFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):  # type: ignore[call-arg]
@@ -268,39 +288,85 @@ class EngagementFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
 
     def transform(self, X: Any) -> pd.DataFrame:
         """Features of every lead of `X.leads`, in order; index `lead_id`, columns `feature_names_out_`."""
-        self._check_fitted()
+        ids, columns = self.columns_of(X)
+        values = self.transform_columns(columns)
         schema = self.feature_schema_
+        n_float = len(schema.feature_names) - sum(1 for a in schema.attributes if a.kind == CATEGORICAL)
+        blocks: list[tuple[Any, np.ndarray]] = [(values[:n_float], np.arange(n_float))]
+        for k, feature in enumerate(schema.feature_names[n_float:], start=n_float):
+            codes = values[k].astype(np.int64)
+            # codes are only ever positions inside the categories, or -1 (missing / unseen)
+            categorical = pd.Categorical.from_codes(codes, dtype=self.category_dtypes_[feature], validate=False)
+            blocks.append((categorical, np.array([k])))
+        # One frame from ready-made blocks: the plain constructors cost more than all the feature arithmetic
+        # when transforming a single lead.
+        return create_dataframe_from_blocks(blocks, index=ids, columns=self.columns_)
+
+    def columns_of(self, X: Any) -> tuple[pd.Index, LeadColumns]:
+        """The lead ids (index `lead_id`) and the `LeadColumns` of a `LeadBatch`, checked on the way."""
+        self._check_fitted()
         leads_df = _leads_frame(X)
         leads = _prepare_leads(leads_df)
-        events = _prepare_events(X.events, leads, with_assets=True)
-        n = len(leads.ids)
+        events = X.events
+        if len(events):
+            for column in (EVENT_LEAD_ID, TS, EVENT_TYPE):
+                if column not in events.columns:
+                    raise FeatureInputError(f"events: required column '{column}' is missing")
+            event_lead = _lead_positions(events[EVENT_LEAD_ID], leads)
+            event_ts = _timestamps_us(events[TS], "events", TS, events)
+            event_types = _to_arrow(events[EVENT_TYPE])
+            event_assets = _to_arrow(events[ASSET]) if ASSET in events.columns else None
+        else:
+            event_lead = event_ts = np.empty(0, dtype=np.int64)
+            event_types, event_assets = pa.array([], type=pa.large_string()), None
+        attributes: dict[str, Any] = {}
+        for spec in self.feature_schema_.attributes:
+            if spec.column not in leads_df.columns:
+                continue
+            if spec.kind == NUMERIC:
+                attributes[spec.column] = _numeric_values(leads_df, spec.column, strict=True)
+            else:
+                attributes[spec.column] = _text_arrow(leads_df[spec.column])
+        columns = LeadColumns(
+            as_of_us=leads.as_of,
+            created_us=leads.created,
+            attributes=attributes,
+            event_lead=event_lead,
+            event_ts_us=event_ts,
+            event_types=event_types,
+            event_assets=event_assets,
+        )
+        return leads.ids, columns
 
+    def transform_columns(self, columns: LeadColumns) -> np.ndarray:
+        """The features of `columns`' leads as one float64 array, features x leads in `feature_names_out_`
+        order; the row of a categorical feature holds its category code (-1: missing or unseen)."""
+        self._check_fitted()
+        schema = self.feature_schema_
+        n = len(columns.as_of_us)
+        events = _events_of(columns, with_assets=True)
         numeric_attrs = [a for a in schema.attributes if a.kind == NUMERIC]
         categorical_attrs = [a for a in schema.attributes if a.kind == CATEGORICAL]
         n_engagement = len(schema.feature_names) - len(schema.attributes)
         # Feature-major (features x leads): the block layout pandas keeps internally, so no transpose later.
-        block = np.empty((n_engagement + len(numeric_attrs), n), dtype=np.float64)
-        _engagement_block(leads, events, schema.stage_map, schema.windows, block[:n_engagement])
+        values = np.empty((len(schema.feature_names), n), dtype=np.float64)
+        _engagement_block(
+            columns.as_of_us, columns.created_us, events, schema.stage_map, schema.windows, values[:n_engagement]
+        )
         for j, spec in enumerate(numeric_attrs, start=n_engagement):
-            if spec.column in leads_df.columns:
-                block[j] = _numeric_values(leads_df, spec.column, strict=True)
+            given = columns.attributes.get(spec.column)
+            values[j] = np.nan if given is None else given
+        # Models pickled before the dict lookup existed have no category_index_: they take the Arrow path.
+        index = getattr(self, "category_index_", None)
+        for k, spec in enumerate(categorical_attrs, start=n_engagement + len(numeric_attrs)):
+            text = columns.attributes.get(spec.column)
+            if text is None:
+                values[k] = -1
+            elif n <= _SMALL_BATCH and index is not None:
+                values[k] = _category_codes_small(text, index[spec.feature])
             else:
-                block[j] = np.nan
-
-        blocks: list[tuple[Any, np.ndarray]] = [(block, np.arange(len(block)))]
-        for k, spec in enumerate(categorical_attrs, start=len(block)):
-            # Models pickled before the dict lookup existed have no category_index_: they take the Arrow path.
-            index = getattr(self, "category_index_", None)
-            if n <= _SMALL_BATCH and index is not None:
-                codes = _category_codes_small(leads_df, spec.column, index[spec.feature], n)
-            else:
-                codes = _category_codes(leads_df, spec.column, self.category_values_[spec.feature], n)
-            # index_in only yields positions inside the categories, or -1 (missing / unseen)
-            values = pd.Categorical.from_codes(codes, dtype=self.category_dtypes_[spec.feature], validate=False)
-            blocks.append((values, np.array([k])))
-        # One frame from ready-made blocks: the plain constructors cost more than all the feature arithmetic
-        # when serving a single lead.
-        return create_dataframe_from_blocks(blocks, index=leads.ids, columns=self.columns_)
+                values[k] = _positions(text, self.category_values_[spec.feature])
+        return values
 
     def _check_fitted(self) -> None:
         # sklearn's check_is_fitted scans every attribute: too slow for the single-lead serving path.
@@ -330,7 +396,7 @@ class EngagementFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
 
         known_lead = events.lead >= 0
         has_ts = events.ts != _NAT
-        as_of = _event_as_of(leads, events.lead)
+        as_of = _event_as_of(leads.as_of, events.lead)
         has_as_of = known_lead & (as_of != _NAT)
         report.events_unknown_lead = int((~known_lead).sum())
         report.events_missing_ts = int((known_lead & ~has_ts).sum())
@@ -393,29 +459,55 @@ def _prepare_leads(leads: pd.DataFrame) -> _Leads:
 
 def _prepare_events(events: pd.DataFrame, leads: _Leads, with_assets: bool) -> _Events:
     if len(events) == 0:
-        empty = np.empty(0, dtype=np.int64)
-        return _Events(empty, empty, empty, [], empty if with_assets else None, 0)
+        return _events_of(_no_events(leads), with_assets)
     for column in (EVENT_LEAD_ID, TS, EVENT_TYPE):
         if column not in events.columns:
             raise FeatureInputError(f"events: required column '{column}' is missing")
-    lead_codes, lead_uniques = _factorize(events[EVENT_LEAD_ID])
-    lead_ids = leads.ids_arrow
-    if lead_uniques.type != lead_ids.type:
+    columns = LeadColumns(
+        as_of_us=leads.as_of,
+        created_us=leads.created,
+        attributes={},
+        event_lead=_lead_positions(events[EVENT_LEAD_ID], leads),
+        event_ts_us=_timestamps_us(events[TS], "events", TS, events),
+        event_types=_to_arrow(events[EVENT_TYPE]),
+        event_assets=_to_arrow(events[ASSET]) if with_assets and ASSET in events.columns else None,
+    )
+    return _events_of(columns, with_assets)
+
+
+def _no_events(leads: _Leads) -> LeadColumns:
+    empty = np.empty(0, dtype=np.int64)
+    return LeadColumns(leads.as_of, leads.created, {}, empty, empty, pa.array([], type=pa.large_string()), None)
+
+
+def _lead_positions(lead_ids: pd.Series, leads: _Leads) -> np.ndarray:
+    """Position of each event's lead among `leads`; -1 when it is not there."""
+    codes, uniques = _factorize(_to_arrow(lead_ids))
+    known = leads.ids_arrow
+    if uniques.type != known.type:
         # A CSV read without dtypes may give integer ids on one side and text on the other.
-        lead_uniques, lead_ids = lead_uniques.cast(pa.large_string()), lead_ids.cast(pa.large_string())
-    lead = np.append(_positions(lead_uniques, lead_ids), -1)[lead_codes]
-    ts = _timestamps_us(events[TS], "events", TS, events)
-    type_codes, type_uniques = _factorize(events[EVENT_TYPE])
+        uniques, known = uniques.cast(pa.large_string()), known.cast(pa.large_string())
+    positions: np.ndarray = np.append(_positions(uniques, known), -1)[codes]
+    return positions
+
+
+def _events_of(columns: LeadColumns, with_assets: bool) -> _Events:
+    """The events of `columns` reduced to integer codes."""
+    m = len(columns.event_lead)
+    if m == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return _Events(empty, empty, empty, [], empty if with_assets else None, 0)
+    type_codes, type_uniques = _factorize(columns.event_types)
     asset_codes: np.ndarray | None = None
     n_assets = 0
     if with_assets:
-        if ASSET in events.columns:
-            asset_codes, asset_uniques = _factorize(events[ASSET])
+        if columns.event_assets is not None:
+            asset_codes, asset_uniques = _factorize(columns.event_assets)
             n_assets = len(asset_uniques)
         else:
-            asset_codes = np.full(len(events), -1, dtype=np.int64)
+            asset_codes = np.full(m, -1, dtype=np.int64)
     type_names = [str(t) for t in type_uniques.to_pylist()]
-    return _Events(lead, ts, type_codes, type_names, asset_codes, n_assets)
+    return _Events(columns.event_lead, columns.event_ts_us, type_codes, type_names, asset_codes, n_assets)
 
 
 def _to_arrow(values: pd.Series) -> pa.Array:
@@ -453,9 +545,8 @@ def _text_arrow(values: pd.Series) -> pa.Array:
     return array
 
 
-def _factorize(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
+def _factorize(array: pa.Array) -> tuple[np.ndarray, pa.Array]:
     """Integer codes (-1 for missing) and the distinct values."""
-    array = _to_arrow(values)
     m = len(array)
     run_start = _run_starts(array) if m >= _RUN_DETECTION_MIN else None
     if run_start is not None:
@@ -649,23 +740,9 @@ def _categories(values: pd.Series) -> tuple[str, ...]:
     return tuple(sorted(str(v) for v in distinct))
 
 
-def _category_codes(leads: pd.DataFrame, column: str, categories: pa.Array, n: int) -> np.ndarray:
-    """Position of each value in the fitted categories; -1 for missing and unseen values."""
-    if column not in leads.columns:
-        return np.full(n, -1, dtype=np.int64)
-    return _positions(_text_arrow(leads[column]), categories)
-
-
-def _category_codes_small(leads: pd.DataFrame, column: str, index: Mapping[str, int], n: int) -> np.ndarray:
-    """`_category_codes` for a handful of leads: the same codes, values spelled as text the same way."""
-    codes = np.full(n, -1, dtype=np.int64)
-    if column not in leads.columns:
-        return codes
-    text = _text_arrow(leads[column]).to_pylist()
-    for i, value in enumerate(text):
-        if value is not None:
-            codes[i] = index.get(value, -1)
-    return codes
+def _category_codes_small(text: pa.Array, index: Mapping[str, int]) -> np.ndarray:
+    """`_positions` for a handful of values: a dict lookup each, no hash table of the categories."""
+    return np.array([-1 if value is None else index.get(value, -1) for value in text.to_pylist()], dtype=np.int64)
 
 
 def _positions(values: pa.Array, value_set: pa.Array) -> np.ndarray:
@@ -744,10 +821,16 @@ def _type_slots(events: _Events, layout: _Layout) -> np.ndarray:
 
 
 def _engagement_block(
-    leads: _Leads, events: _Events, stage_map: Mapping[str, str], windows: Sequence[int], out: np.ndarray
+    as_of: np.ndarray,
+    created: np.ndarray | None,
+    events: _Events,
+    stage_map: Mapping[str, str],
+    windows: Sequence[int],
+    out: np.ndarray,
 ) -> None:
-    """Fill `out` (engagement features x leads, rows in `_engagement_names` order) in place."""
-    n = len(leads.ids)
+    """Fill `out` (engagement features x leads, rows in `_engagement_names` order) in place from the leads'
+    reference times and creation times (int64 microseconds, _NAT when unknown)."""
+    n = len(as_of)
     layout = _layout(tuple(stage_map.items()), tuple(windows))
     n_types = layout.n_types
     n_slots = n_types + 1
@@ -755,7 +838,7 @@ def _engagement_block(
 
     # Events not known at the lead's reference time go to an extra "discard" lead (row n) rather than being
     # filtered out: masking ten million rows several times costs more than carrying them along.
-    age = _event_as_of(leads, events.lead)
+    age = _event_as_of(as_of, events.lead)
     keep = (events.lead >= 0) & (events.ts != _NAT) & (age != _NAT) & (events.ts < age)
     lead = np.where(keep, events.lead, n)
     np.subtract(age, events.ts, out=age)  # microseconds before the reference time, > 0 where kept
@@ -793,9 +876,9 @@ def _engagement_block(
     first_touch = np.full(n + 1, -1, dtype=np.int64)
     np.maximum.at(first_touch, lead, age)
     out[row + 2] = np.where(first_touch[:n] <= 0, np.nan, first_touch[:n] / _US_PER_DAY)
-    if leads.created is not None:
-        known = (leads.created != _NAT) & (leads.as_of != _NAT)
-        out[row + 3] = np.where(known, (leads.as_of - np.where(known, leads.created, 0)) / _US_PER_DAY, np.nan)
+    if created is not None:
+        known = (created != _NAT) & (as_of != _NAT)
+        out[row + 3] = np.where(known, (as_of - np.where(known, created, 0)) / _US_PER_DAY, np.nan)
     else:
         out[row + 3] = np.nan
     out[row + 4] = _distinct_assets(lead, events.asset_codes, events.n_assets, n)
@@ -818,11 +901,11 @@ def _engagement_block(
         row += 1
 
 
-def _event_as_of(leads: _Leads, lead: np.ndarray) -> np.ndarray:
+def _event_as_of(as_of: np.ndarray, lead: np.ndarray) -> np.ndarray:
     """Reference time of each event's lead; _NAT for events of unknown leads."""
     # position -1 (unknown lead) picks the appended _NAT
-    as_of: np.ndarray = np.append(leads.as_of, _NAT)[lead]
-    return as_of
+    per_event: np.ndarray = np.append(as_of, _NAT)[lead]
+    return per_event
 
 
 def _days(age_us: np.ndarray) -> np.ndarray:

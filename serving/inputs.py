@@ -13,7 +13,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import chain
 from typing import TYPE_CHECKING, Any, Final
 
@@ -25,7 +25,7 @@ from pandas.api.internals import create_dataframe_from_blocks
 
 from features import contract as c
 from features.contract import LeadBatch
-from features.engagement import AS_OF
+from features.engagement import AS_OF, LeadColumns
 from features.schema import NUMERIC, FeatureSchema
 from serving.errors import Problem, RequestError
 
@@ -82,17 +82,49 @@ class Limits:
 
 @dataclass
 class PreparedLeads:
-    """A request's leads in the model's shape, plus what scoring and reasons need besides the features."""
+    """A request's leads in the model's shape, plus what scoring and reasons need besides the features.
 
-    batch: LeadBatch
+    `columns` is what the features read (`EngagementFeatures.transform_columns`); the same leads as a
+    `LeadBatch` of DataFrames (`batch`) are only built when asked for: the scorer's own (reference) path
+    needs them, the fast path does not, and for one lead building them costs as much as the features.
+    """
+
+    columns: LeadColumns
+    ids: pa.Array  # lead ids, Arrow text
+    sources: pa.Array  # Arrow text per lead
     lead_ids: list[str]
-    as_of_us: np.ndarray  # int64 microseconds (UTC) per lead
-    event_lead: np.ndarray  # int64 position of each event's lead
-    event_ts_us: np.ndarray  # int64 microseconds (UTC) per event
-    event_types: pa.Array  # str per event
     deal_value: np.ndarray  # float64, NaN where not given
-    attributes: dict[str, Any]  # known attribute columns (float64 or pandas str array), one value per lead
+    attributes: dict[str, Any]  # known attribute columns (float64 array or Arrow text), one value per lead
     warnings: list[dict[str, Any]] = field(default_factory=list)
+
+    def attribute_column(self, column: str) -> Any:
+        """An attribute as a DataFrame column: float64 for numbers, a pandas `str` array for text."""
+        values = self.attributes[column]
+        return str_array(values) if isinstance(values, pa.Array) else values
+
+    @cached_property
+    def batch(self) -> LeadBatch:
+        """The leads and events as the canonical `LeadBatch` (the features' DataFrame input)."""
+        cols = self.columns
+        assert cols.created_us is not None and cols.event_assets is not None
+        leads_frame = _frame(
+            {
+                c.LEAD_ID: str_array(self.ids),
+                c.SOURCE: str_array(self.sources),
+                c.CREATED_AT: cols.created_us.view("datetime64[us]"),
+                AS_OF: cols.as_of_us.view("datetime64[us]"),
+                **{column: self.attribute_column(column) for column in self.attributes},
+            }
+        )
+        events_frame = _frame(
+            {
+                c.EVENT_LEAD_ID: str_array(self.ids.take(pa.array(cols.event_lead))),
+                c.TS: cols.event_ts_us.view("datetime64[us]"),
+                c.EVENT_TYPE: str_array(cols.event_types),
+                c.ASSET: str_array(cols.event_assets),
+            }
+        )
+        return LeadBatch(leads_frame, events_frame)
 
 
 def prepare(leads: Sequence[Lead], schema: FeatureSchema, limits: Limits, now_us: int) -> PreparedLeads:
@@ -191,31 +223,21 @@ def prepare(leads: Sequence[Lead], schema: FeatureSchema, limits: Limits, now_us
             )
         )
 
-    leads_frame = _frame(
-        {
-            c.LEAD_ID: _str_array(ids),
-            c.SOURCE: _str_array(sources),
-            c.CREATED_AT: created.view("datetime64[us]"),
-            AS_OF: as_of.view("datetime64[us]"),
-            **attributes,
-        }
-    )
-    events_frame = _frame(
-        {
-            c.EVENT_LEAD_ID: _str_array(ids.take(pa.array(event_lead))),
-            c.TS: ts.view("datetime64[us]"),
-            c.EVENT_TYPE: _str_array(types),
-            c.ASSET: _str_array(events.field("asset")),
-        }
-    )
-    deal = np.array(list(map(_deal_value, leads)), dtype=np.float64)  # None becomes NaN
-    return PreparedLeads(
-        batch=LeadBatch(leads_frame, events_frame),
-        lead_ids=ids.to_pylist(),
+    columns = LeadColumns(
         as_of_us=as_of,
+        created_us=created,
+        attributes={c.SOURCE: sources, **attributes},
         event_lead=event_lead,
         event_ts_us=ts,
         event_types=types,
+        event_assets=events.field("asset"),
+    )
+    deal = np.array(list(map(_deal_value, leads)), dtype=np.float64)  # None becomes NaN
+    return PreparedLeads(
+        columns=columns,
+        ids=ids,
+        sources=sources,
+        lead_ids=ids.to_pylist(),
         deal_value=deal,
         attributes=attributes,
         warnings=warnings,
@@ -245,7 +267,7 @@ def _parse_times(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
             stamps = text.cast(target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
-        us = stamps.cast(pa.int64())
+        us = stamps.view(pa.int64())  # the same buffer read as integers: no second cast
         if us.null_count:
             us = us.fill_null(_NAT)
         return np.asarray(us.to_numpy(zero_copy_only=False), dtype=np.int64), np.zeros(n, dtype=bool)
@@ -259,6 +281,8 @@ def _parse_times(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _bad_times(bad: np.ndarray, path: Any) -> list[Problem]:
+    if not bad.any():
+        return []
     return [
         Problem(path(int(k)), "cannot read this as an ISO 8601 timestamp (e.g. 2026-09-28T14:05:00Z)")
         for k in np.flatnonzero(bad)
@@ -266,7 +290,7 @@ def _bad_times(bad: np.ndarray, path: Any) -> list[Problem]:
 
 
 def _duplicate_ids(ids: pa.Array) -> list[Problem]:
-    if len(ids) == 0 or pc.count_distinct(ids).as_py() == len(ids):
+    if len(ids) <= 1 or pc.count_distinct(ids).as_py() == len(ids):
         return []
     encoded = ids.dictionary_encode()
     codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
@@ -282,7 +306,8 @@ def _duplicate_ids(ids: pa.Array) -> list[Problem]:
 def _attributes_of(
     dicts: list[dict[str, Any]], schema: FeatureSchema
 ) -> tuple[dict[str, Any], list[Problem], list[dict[str, Any]]]:
-    """The schema's attribute columns (one value per lead, ready for a DataFrame), problems, and warnings."""
+    """The schema's attribute columns (one value per lead: float64 array or Arrow text), problems, and
+    warnings."""
     problems: list[Problem] = []
     warnings: list[dict[str, Any]] = []
     columns: dict[str, Any] = {}
@@ -322,7 +347,7 @@ def _attributes_of(
             columns[key] = numbers
         else:
             text = _text(values, kinds)
-            columns[key] = _str_array(text)
+            columns[key] = text
             warnings += _unseen(
                 text,
                 schema.categories.get(spec.feature, ()),
@@ -381,7 +406,12 @@ def _as_arrow(values: tuple[str, ...]) -> pa.Array:
 
 
 def _unseen(values: pa.Array, categories: Sequence[str], name: str, path: Any) -> list[dict[str, Any]]:
-    unseen = ~_is_in(values, categories) & np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    if len(values) <= _SMALL:
+        members = _as_set(tuple(categories))
+        unseen = np.array([v is not None and v not in members for v in values.to_pylist()], dtype=bool)
+    else:
+        valid = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        unseen = ~_is_in(values, categories) & valid
     if not unseen.any():
         return []
     return [
@@ -407,7 +437,7 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
-def _str_array(values: pa.Array) -> pd.api.extensions.ExtensionArray:
+def str_array(values: pa.Array) -> pd.api.extensions.ExtensionArray:
     """Arrow text as a pandas `str` column without a copy (the features read it back as Arrow)."""
     return pd.arrays.ArrowStringArray(pa.chunked_array([values]), dtype=_STR)  # type: ignore[call-arg]
 

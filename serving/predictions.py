@@ -153,12 +153,15 @@ class PredictionLog:
 
     def __init__(self, url: str) -> None:
         from sqlalchemy import MetaData
+        from sqlalchemy.exc import SQLAlchemyError
 
         self.url = url
         self.shown_url = _shown(url)
         self.engine = open_engine(url)
         self.predictions, self.outcomes = _tables(MetaData())
         self._positional_insert = _positional_insert(self.engine)
+        # What the driver raises when it is used directly (the positional path below).
+        self._driver_error: type[Exception] = getattr(self.engine.dialect.loaded_dbapi, "Error", SQLAlchemyError)
         datetime_type = self.predictions.c.scored_at.type
         self._datetime_to_db = datetime_type.dialect_impl(self.engine.dialect).bind_processor(self.engine.dialect)
 
@@ -176,7 +179,7 @@ class PredictionLog:
                 self._insert_positional(rows, stage, assigned, when)
             else:
                 self._insert_core(rows, stage, assigned, when)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, self._driver_error) as exc:
             raise PredictionLogError(
                 f"the prediction log {self.shown_url} cannot be written ({type(exc).__name__}: "
                 f"{getattr(exc, 'orig', None) or exc}); nothing was scored"
@@ -185,8 +188,9 @@ class PredictionLog:
     def _insert_positional(
         self, rows: LogRows, stage: Sequence[str | None], assigned: Sequence[str | None], when: datetime
     ) -> None:
-        # One executemany of plain tuples straight to the driver: a 10,000-lead /rank is logged in a fraction
-        # of the time SQLAlchemy's per-row parameter processing takes.
+        # One executemany of plain tuples straight to the driver, on a pooled connection, in one transaction:
+        # a 10,000-lead /rank is logged in a fraction of the time SQLAlchemy's per-row parameter processing
+        # takes, and a single lead in half the time of a SQLAlchemy transaction around it.
         assert self._positional_insert is not None
         scored_at = self._datetime_to_db(when) if self._datetime_to_db is not None else when
         params = list(
@@ -202,8 +206,19 @@ class PredictionLog:
                 strict=False,  # `repeat` is endless; the lead columns set the length
             )
         )
-        with self.engine.begin() as conn:
-            conn.exec_driver_sql(self._positional_insert, params)
+        conn = self.engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            try:
+                cursor.executemany(self._positional_insert, params)
+            finally:
+                cursor.close()
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()  # back to the pool
 
     def _insert_core(
         self, rows: LogRows, stage: Sequence[str | None], assigned: Sequence[str | None], when: datetime

@@ -29,7 +29,7 @@ from features.schema import CATEGORY_DTYPE, FeatureSchema
 from features.scorer import logit
 from handoff import CapacitySpec, HandoffError, hand_off
 from serving.errors import ModelStoreError, Problem, RequestError
-from serving.inputs import Limits, PreparedLeads, prepare
+from serving.inputs import Limits, PreparedLeads, prepare, str_array
 from serving.reasons import ReasonInputs, ReasonWriter
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ _US_PER_DAY: Final = 86_400_000_000
 _INT64_MAX: Final = np.iinfo(np.int64).max
 # Below this many leads LightGBM's thread pool costs more than it saves (and competes with other workers).
 _SINGLE_THREAD_BELOW: Final = 2000
+# Up to this many events in a request, their types are looked up in a dict rather than an Arrow hash table.
+_SMALL_EVENTS: Final = 256
 # The fast path must agree with the scorer's own methods to this absolute tolerance on the probe batch.
 _PARITY_ATOL: Final = 1e-9
 # The scorer's post-processing, as in `LeadScorer.predict_features` and `ProbabilityCalibrator.predict`;
@@ -96,6 +98,9 @@ class FastPath(Predictor):
         self._float_cols = [col for col in columns if dtypes[col] != CATEGORY_DTYPE]
         self._float_pos = np.array([i for i, col in enumerate(columns) if dtypes[col] != CATEGORY_DTYPE])
         self._cat_cols = [(i, col) for i, col in enumerate(columns) if dtypes[col] == CATEGORY_DTYPE]
+        # Row of each model column in `EngagementFeatures.transform_columns`' output (features x leads).
+        position = {name: k for k, name in enumerate(scorer.features.feature_schema_.feature_names)}
+        self._rows = np.array([position[col] for col in columns], dtype=np.intp)
         self._seen_columns: pd.Index | None = None
         # Category names per categorical column, plus "" for the code -1 (missing or unseen).
         self._cat_text = {
@@ -107,21 +112,30 @@ class FastPath(Predictor):
         self._classifier = scorer.classifier.booster_
         self._hours = scorer.hours_model.booster_ if scorer.hours_model is not None else None
         self._days = scorer.days_model.booster_ if scorer.days_model is not None else None
-        self._remaps = {
-            id(b): _category_remaps(scorer, b, columns, self._cat_cols)
-            for b in (self._classifier, self._hours, self._days)
-            if b is not None
-        }
+        self._remaps: dict[int, list[np.ndarray]] = {}
+        for booster in (self._classifier, self._hours, self._days):
+            if booster is not None:
+                remaps = _category_remaps(scorer, booster, columns, self._cat_cols)
+                # Boosters trained on the same frame code categories alike: they can share one input matrix.
+                same = next((r for r in self._remaps.values() if _equal_arrays(r, remaps)), remaps)
+                self._remaps[id(booster)] = same
+        # The contributions of a prediction add up to its raw score (log-odds): for a plain binary objective
+        # the probability follows from them, which spares a second pass over the trees.
+        self._proba_from_contributions = _plain_binary(self._classifier)
 
     @classmethod
     def build(cls, scorer: LeadScorer) -> Predictor:
         """The fast path if it reproduces the scorer on a probe batch, else the scorer's own path."""
-        probe = scorer.transform(probe_batch(scorer.features.feature_schema_))
+        batch = probe_batch(scorer.features.feature_schema_)
+        probe = scorer.transform(batch)
         columns = list(scorer.model_input(probe.iloc[:0]).columns)
         reference = Predictor(scorer, columns)
         try:
             fast = cls(scorer, columns, _fill_values(scorer, probe, columns))
-            mismatch = _mismatch(fast.predict(probe), reference.predict(probe))
+            expected = reference.predict(probe)
+            # Both ways in: the feature frame, and the features' arrays (what the service scores).
+            values = scorer.features.transform_columns(scorer.features.columns_of(batch)[1])
+            mismatch = _mismatch(fast.predict(probe), expected) or _mismatch(fast.predict_values(values), expected)
         except (AttributeError, KeyError, ValueError, TypeError) as exc:
             mismatch = f"{type(exc).__name__}: {exc}"
         if mismatch:
@@ -154,25 +168,41 @@ class FastPath(Predictor):
         return out
 
     def predict(self, X: pd.DataFrame) -> Predictions:
-        M = self.matrix(X)
+        return self.predict_matrix(self.matrix(X))
+
+    def predict_values(self, values: np.ndarray) -> Predictions:
+        """Predictions from `EngagementFeatures.transform_columns`' output (features x leads)."""
+        return self.predict_matrix(values[self._rows].T.copy())
+
+    def predict_matrix(self, M: np.ndarray) -> Predictions:
+        """Predictions from the model columns as floats (leads x columns, C order; categorical columns hold
+        the features' category codes, -1: missing)."""
+        n = len(M)
         filled = np.where(np.isnan(M) & self._has_fill, self.fill, M)
-        threads = {"num_threads": 1} if len(X) < _SINGLE_THREAD_BELOW else {}
-        Xc = self._for(self._classifier, M, filled)
-        raw = np.asarray(self._classifier.predict(Xc, **threads), dtype=np.float64)
+        threads = {"num_threads": 1} if n < _SINGLE_THREAD_BELOW else {}
+        inputs: dict[int, np.ndarray] = {}
+
+        def input_for(booster: Any) -> np.ndarray:
+            key = id(self._remaps[id(booster)])
+            if key not in inputs:
+                inputs[key] = self._for(booster, M, filled)
+            return inputs[key]
+
+        Xc = input_for(self._classifier)
         contributions = np.asarray(self._classifier.predict(Xc, pred_contrib=True, **threads), dtype=np.float64)
+        if self._proba_from_contributions:
+            raw = 1.0 / (1.0 + np.exp(-contributions.sum(axis=1)))
+        else:
+            raw = np.asarray(self._classifier.predict(Xc, **threads), dtype=np.float64)
         p_close = self._calibrate(raw)
         if self._hours is not None:
-            hours = np.maximum(
-                np.asarray(self._hours.predict(self._for(self._hours, M, filled), **threads)), _MIN_HOURS
-            )
+            hours = np.maximum(np.asarray(self._hours.predict(input_for(self._hours), **threads)), _MIN_HOURS)
         else:
-            hours = np.full(len(X), float(self.scorer.default_hours))
+            hours = np.full(n, float(self.scorer.default_hours))
         if self._days is not None:
-            days = np.maximum(
-                np.expm1(np.asarray(self._days.predict(self._for(self._days, M, filled), **threads))), 0.0
-            )
+            days = np.maximum(np.expm1(np.asarray(self._days.predict(input_for(self._days), **threads))), 0.0)
         else:
-            days = np.full(len(X), np.nan)
+            days = np.full(n, np.nan)
         categories = {col: self._cat_text[col][M[:, i].astype(np.int64)] for i, col in self._cat_cols}
         values = M.copy()
         for i, _ in self._cat_cols:
@@ -235,6 +265,17 @@ def _values(X: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, dict[str, 
         else:
             values[:, i] = X[col].to_numpy(dtype=np.float64, na_value=np.nan)
     return values, categories
+
+
+def _equal_arrays(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def _plain_binary(booster: Any) -> bool:
+    """Whether the booster's probability is the logistic function of its raw score (binary objective, sigmoid
+    1); `FastPath.build` checks the result against the scorer's own on a probe batch either way."""
+    params = getattr(booster, "params", None) or {}
+    return bool(params.get("objective") == "binary" and float(params.get("sigmoid", 1.0)) == 1.0)
 
 
 def _category_remaps(
@@ -353,6 +394,7 @@ class ScoringEngine:
                 f"({type(exc).__name__}: {exc}); retrain it with `leadrank train` or serve another version"
             ) from exc
         self.reasons = ReasonWriter(self.predictor.columns, self.schema)
+        self.last_events = LastEvents(self.reasons.event_types)
 
     @property
     def fast(self) -> bool:
@@ -361,14 +403,18 @@ class ScoringEngine:
     def _predict(self, leads: Sequence[Lead], now_us: int) -> tuple[PreparedLeads, Predictions, list[list[Any]]]:
         prepared = prepare(leads, self.schema, self.limits, now_us)
         try:
-            X = self.scorer.transform(prepared.batch)
+            if isinstance(self.predictor, FastPath):
+                # Straight from the request's arrays: no DataFrames on the way (most of the time of one lead).
+                values = self.scorer.features.transform_columns(prepared.columns)
+                predictions = self.predictor.predict_values(values)
+            else:
+                predictions = self.predictor.predict(self.scorer.transform(prepared.batch))
         except FeatureInputError as exc:  # the checks above should leave nothing for the features to refuse
             raise RequestError(400, f"cannot compute features: {exc}", [Problem("leads", str(exc))]) from None
-        predictions = self.predictor.predict(X)
         inputs = ReasonInputs(
             values=predictions.values,
             categories=predictions.categories,
-            last_days=_last_event_days(prepared, self.reasons.event_types),
+            last_days=self.last_events(prepared),
         )
         return prepared, predictions, self.reasons.explain(predictions.contributions, inputs)
 
@@ -507,9 +553,9 @@ class ScoringEngine:
             columns[c.DEAL_VALUE] = prepared.deal_value
         for column in capacity.segment_columns():
             if column == c.SOURCE:
-                columns[column] = prepared.batch.leads[c.SOURCE].array
+                columns[column] = _segment_text(str_array(prepared.sources))
             elif column in prepared.attributes:
-                columns[column] = _segment_text(prepared.attributes[column])
+                columns[column] = _segment_text(prepared.attribute_column(column))
             else:  # nobody sent it: no lead is in that segment
                 columns[column] = pd.array([None] * len(prepared.lead_ids), dtype="str")
         return pd.DataFrame(columns)
@@ -525,21 +571,30 @@ def _segment_text(values: Any) -> Any:
     return pd.array(text, dtype="str")
 
 
-def _last_event_days(prepared: PreparedLeads, event_types: list[str]) -> dict[str, np.ndarray]:
-    """Days since each lead's last event of each type (before its as_of); NaN when there is none."""
-    n, t = len(prepared.lead_ids), len(event_types)
-    if t == 0:
-        return {}
-    slot = np.asarray(
-        pc.index_in(prepared.event_types, value_set=pa.array(event_types, type=prepared.event_types.type))
-        .fill_null(-1)
-        .to_numpy(zero_copy_only=False),
-        dtype=np.int64,
-    )
-    lead = prepared.event_lead
-    age = prepared.as_of_us[lead] - prepared.event_ts_us
-    keep = (slot >= 0) & (age > 0)
-    youngest = np.full(n * t, _INT64_MAX, dtype=np.int64)
-    np.minimum.at(youngest, lead[keep] * t + slot[keep], age[keep])
-    days = np.where(youngest == _INT64_MAX, np.nan, youngest / _US_PER_DAY).reshape(n, t)
-    return {event_type: days[:, k] for k, event_type in enumerate(event_types)}
+class LastEvents:
+    """Days since each lead's last event of each of `event_types` (before its as_of); NaN when there is none."""
+
+    def __init__(self, event_types: Sequence[str]) -> None:
+        self.event_types = list(event_types)
+        self._slot = {event_type: k for k, event_type in enumerate(self.event_types)}
+        self._value_set = pa.array(self.event_types, type=pa.large_string())
+
+    def __call__(self, prepared: PreparedLeads) -> dict[str, np.ndarray]:
+        n, t = len(prepared.lead_ids), len(self.event_types)
+        if t == 0:
+            return {}
+        columns = prepared.columns
+        types = columns.event_types
+        if len(types) <= _SMALL_EVENTS:
+            # A dict lookup per event: Arrow's index_in builds a hash table of the types on every call.
+            slot = np.array([self._slot.get(x, -1) for x in types.to_pylist()], dtype=np.int64)
+        else:
+            found = pc.index_in(types, value_set=self._value_set.cast(types.type)).fill_null(-1)
+            slot = np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
+        lead = columns.event_lead
+        age = columns.as_of_us[lead] - columns.event_ts_us
+        keep = (slot >= 0) & (age > 0)
+        youngest = np.full(n * t, _INT64_MAX, dtype=np.int64)
+        np.minimum.at(youngest, lead[keep] * t + slot[keep], age[keep])
+        days = np.where(youngest == _INT64_MAX, np.nan, youngest / _US_PER_DAY).reshape(n, t)
+        return {event_type: days[:, k] for k, event_type in enumerate(self.event_types)}

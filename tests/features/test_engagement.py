@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -20,6 +21,7 @@ from features.engagement import (
     DEFAULT_STAGE_MAP,
     EngagementFeatures,
     FeatureInputError,
+    LeadColumns,
 )
 from features.schema import CATEGORICAL, NUMERIC, FeatureSchema, SchemaError
 from features.simulate import simulate
@@ -521,3 +523,68 @@ def test_batch_and_lead_by_lead_features_are_identical(history: tuple[LeadBatch,
     # the post-decision events of the simulator never reach the features
     assert together["n_meeting_all"].sum() == 0 and together["n_contract_download_all"].sum() == 0
     assert (batch.events["event_type"] == "meeting").any()
+
+
+def _text(values: pd.Series) -> pa.Array:
+    return pa.array([None if pd.isna(v) else str(v) for v in values], type=pa.large_string())
+
+
+def columns_as_served(leads: pd.DataFrame, events: pd.DataFrame) -> LeadColumns:
+    """The leads as the serving path hands them over: plain arrays and Arrow text, no DataFrames."""
+    position = {lead_id: i for i, lead_id in enumerate(leads["lead_id"])}
+    return LeadColumns(
+        as_of_us=leads["decided_at"].to_numpy(dtype="datetime64[us]").view(np.int64),
+        created_us=leads["created_at"].to_numpy(dtype="datetime64[us]").view(np.int64),
+        attributes={
+            "source": _text(leads["source"]),
+            "industry": _text(leads["industry"]),
+            "country": _text(leads["country"]),
+            "job_level": _text(leads["job_level"]),
+            "company_size": leads["company_size"].to_numpy(dtype=np.float64),
+        },
+        event_lead=np.array([position.get(x, -1) for x in events["lead_id"]], dtype=np.int64),
+        event_ts_us=events["ts"].to_numpy(dtype="datetime64[us]").view(np.int64),
+        event_types=_text(events["event_type"]),
+        event_assets=_text(events["asset"]),
+    )
+
+
+def assert_values_match_frame(values: np.ndarray, frame: pd.DataFrame) -> None:
+    """`transform_columns`' output (features x leads, category codes) against `transform`'s frame."""
+    assert values.shape == (frame.shape[1], frame.shape[0])
+    for k, column in enumerate(frame.columns):
+        expected = frame[column]
+        if isinstance(expected.dtype, pd.CategoricalDtype):
+            np.testing.assert_array_equal(values[k], expected.cat.codes.to_numpy(), err_msg=column)
+        else:
+            np.testing.assert_array_equal(values[k], expected.to_numpy(), err_msg=column)
+
+
+def test_array_path_equals_the_frame_path(history: tuple[LeadBatch, EngagementFeatures]) -> None:
+    # The service feeds `transform_columns` straight from a request; batches go through `transform`. All 300
+    # leads at once take Arrow's category lookup, one lead at a time the dict lookup.
+    batch, fitted = history
+    leads = batch.leads.copy()
+    leads.loc[leads.index[::7], "industry"] = "never_seen_in_training"
+    leads.loc[leads.index[::11], "company_size"] = np.nan
+    events = batch.events
+    expected = fitted.transform(LeadBatch(leads, events))
+    assert_values_match_frame(fitted.transform_columns(columns_as_served(leads, events)), expected)
+    by_lead = events.groupby("lead_id", sort=False)
+    for i in range(0, len(leads), 5):
+        lead = leads.iloc[[i]]
+        lead_id = lead["lead_id"].iloc[0]
+        own = by_lead.get_group(lead_id) if lead_id in by_lead.groups else events.iloc[:0]
+        assert_values_match_frame(fitted.transform_columns(columns_as_served(lead, own)), expected.iloc[[i]])
+
+
+def test_array_path_with_missing_columns(history: tuple[LeadBatch, EngagementFeatures]) -> None:
+    batch, fitted = history
+    leads = batch.leads.iloc[:20].drop(columns=["industry", "company_size", "created_at"])
+    events = batch.events.drop(columns=["asset"])
+    expected = fitted.transform(LeadBatch(leads, events))
+    full = columns_as_served(batch.leads.iloc[:20], batch.events)
+    attributes = {k: v for k, v in full.attributes.items() if k not in ("industry", "company_size")}
+    columns = LeadColumns(full.as_of_us, None, attributes, full.event_lead, full.event_ts_us, full.event_types, None)
+    assert_values_match_frame(fitted.transform_columns(columns), expected)
+    assert expected["industry"].isna().all() and expected["lead_age_days"].isna().all()

@@ -13,11 +13,12 @@ from functools import cache
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features.contract import LeadBatch
-from features.engagement import DEFAULT_STAGE_MAP, FLAG_EVENT_TYPES, EngagementFeatures
+from features.engagement import DEFAULT_STAGE_MAP, FLAG_EVENT_TYPES, EngagementFeatures, LeadColumns
 
 SETTINGS = settings(max_examples=50, deadline=None)
 BASE = pd.Timestamp("2024-06-01")
@@ -279,3 +280,34 @@ def test_batch_equals_lead_by_lead(history: tuple[pd.DataFrame, pd.DataFrame]) -
         _features(leads.iloc[[i]], events[events["lead_id"] == leads["lead_id"].iloc[i]]) for i in range(len(leads))
     ]
     pd.testing.assert_frame_equal(pd.concat(parts), together)
+
+
+def _arrow_text(values: pd.Series) -> pa.Array:
+    return pa.array([None if pd.isna(v) else str(v) for v in values], type=pa.large_string())
+
+
+@SETTINGS
+@given(histories())
+def test_array_path_equals_the_frame_path(history: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    # What the service computes for a request (arrays, no DataFrames) equals what training computes.
+    leads, events = history
+    expected = _features(leads, events)
+    position = {lead_id: i for i, lead_id in enumerate(leads["lead_id"])}
+    columns = LeadColumns(
+        as_of_us=leads["decided_at"].to_numpy().view(np.int64),
+        created_us=leads["created_at"].to_numpy().view(np.int64),
+        attributes={
+            "source": _arrow_text(leads["source"]),
+            "industry": _arrow_text(leads["industry"]),
+            "company_size": leads["company_size"].to_numpy(dtype=np.float64),
+        },
+        event_lead=np.array([position.get(x, -1) for x in events["lead_id"]], dtype=np.int64),
+        event_ts_us=events["ts"].to_numpy().view(np.int64),
+        event_types=_arrow_text(events["event_type"]),
+        event_assets=_arrow_text(events["asset"]),
+    )
+    values = fitted().transform_columns(columns)
+    for k, column in enumerate(expected.columns):
+        got = expected[column]
+        want = got.cat.codes.to_numpy() if isinstance(got.dtype, pd.CategoricalDtype) else got.to_numpy()
+        np.testing.assert_array_equal(values[k], want, err_msg=column)

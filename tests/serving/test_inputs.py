@@ -9,13 +9,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from features.contract import LeadBatch, empty_events
 from features.engagement import EngagementFeatures
 from features.schema import FeatureSchema
 from serving.errors import RequestError
 from serving.inputs import Limits, _parse_times, prepare
-from serving.reasons import ReasonInputs, ReasonWriter
+from serving.reasons import ONE_BY_ONE, ReasonInputs, ReasonWriter
 from serving.schemas import Lead
 
 NOW = pd.Timestamp("2026-10-01T00:00:00").value // 1000
@@ -23,7 +25,7 @@ LIMITS = Limits(max_batch=10, max_events_per_lead=5)
 
 
 @pytest.fixture(scope="module")
-def schema() -> FeatureSchema:
+def features() -> EngagementFeatures:
     leads = pd.DataFrame(
         {
             "lead_id": ["a", "b", "c"],
@@ -34,7 +36,12 @@ def schema() -> FeatureSchema:
             "company_size": [10, 200, 50],
         }
     )
-    return EngagementFeatures().fit(LeadBatch(leads, empty_events())).feature_schema_
+    return EngagementFeatures().fit(LeadBatch(leads, empty_events()))
+
+
+@pytest.fixture(scope="module")
+def schema(features: EngagementFeatures) -> FeatureSchema:
+    return features.feature_schema_
 
 
 def leads_of(*items: dict[str, Any]) -> list[Lead]:
@@ -76,6 +83,39 @@ def test_batch_has_the_canonical_shape(schema: FeatureSchema) -> None:
     assert events["ts"].dtype == np.dtype("datetime64[us]")
     # The features accept it as it is.
     assert EngagementFeatures().fit(prepared.batch).transform(prepared.batch).shape[0] == 2
+
+
+@pytest.mark.parametrize("n_copies", [1, 20])  # up to 16 leads the features look categories up in a dict
+def test_request_arrays_give_the_features_of_the_batch(features: EngagementFeatures, n_copies: int) -> None:
+    # The service computes features from `prepared.columns` (no DataFrames); they must equal the features of
+    # the same leads as a LeadBatch, what training and the MLflow pyfunc compute.
+    items = [
+        {
+            "as_of": "2026-09-30T12:00:00+02:00",
+            "created_at": "2026-09-01",
+            "attributes": {"industry": "retail", "company_size": "12"},
+            "events": [
+                {"type": "demo_request", "ts": "2026-09-29T10:00:00Z", "asset": "d1"},
+                {"type": "page_visit", "ts": "2026-09-28T10:00:00Z", "asset": "p1"},
+                {"type": "page_visit", "ts": "2026-09-20T10:00:00Z", "asset": "p1"},
+                {"type": "mystery", "ts": "2026-08-20T10:00:00Z"},
+                {"type": "pricing_view", "ts": "2026-10-20T10:00:00Z"},  # after as_of
+            ],
+        },
+        {"source": "never_seen", "attributes": {"industry": 7}},  # as_of: now; created_at unknown
+        {"source": "referral", "as_of": "2026-05-01", "attributes": {"company_size": 3000.5, "industry": None}},
+    ]
+    leads = leads_of(*(items * n_copies))
+    prepared = prepare(leads, features.feature_schema_, Limits(max_batch=100, max_events_per_lead=10), NOW)
+    values = features.transform_columns(prepared.columns)
+    expected = features.transform(prepared.batch)
+    assert values.shape == (expected.shape[1], len(leads))
+    for k, column in enumerate(expected.columns):
+        want = expected[column]
+        want_values = want.cat.codes.to_numpy() if isinstance(want.dtype, pd.CategoricalDtype) else want.to_numpy()
+        np.testing.assert_array_equal(values[k], want_values, err_msg=column)
+    assert expected["n_page_visit_all"].iloc[0] == 2 and expected["n_pricing_view_all"].iloc[0] == 0
+    assert expected["company_size"].iloc[0] == 12.0 and pd.isna(expected["source"].iloc[1])
 
 
 def test_limits_are_413(schema: FeatureSchema) -> None:
@@ -230,3 +270,45 @@ def test_stage_and_repeated_events_are_worded_with_counts(schema: FeatureSchema)
         ["1 decision-stage touch in total", "viewed pricing today"],
         ["no decision-stage touches yet", "has not viewed pricing"],
     ]
+
+
+# Values the wording meets: never (NaN), none, counts, days with fractions and exact halves (rounding), a lead
+# created after its as_of (negative age), large numbers.
+_SPECIAL = np.array([np.nan, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 29.999, 30.0, -0.5, -3.2, 1e6, 123456.789])
+
+
+def _draw_values(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    pick = rng.integers(0, 3, shape)
+    special = rng.choice(_SPECIAL, shape)
+    counts = rng.integers(0, 60, shape).astype(float)
+    spread = rng.uniform(-1e4, 1e6, shape)
+    return np.select([pick == 0, pick == 1], [special, counts], spread)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 4))
+def test_a_lead_worded_alone_reads_as_in_a_batch(schema: FeatureSchema, seed: int, extra: int) -> None:
+    # Batches above ONE_BY_ONE leads are worded with numpy, a single lead with plain Python: same words.
+    names = [n for n in schema.feature_names if not n.startswith("velocity_")]
+    writer = ReasonWriter(names, schema)
+    rng = np.random.default_rng(seed)
+    n = ONE_BY_ONE + extra
+    values = _draw_values(rng, (n, len(names)))
+    # Contributions with ties, zeros and negligible shares, so every ordering rule is exercised.
+    contributions = np.where(
+        rng.random((n, len(names))) < 0.4,
+        rng.choice([0.0, 1e-4, -1e-4, 0.25, -0.25], (n, len(names))),
+        rng.normal(0, 0.5, (n, len(names))),
+    )
+    texts = np.array(["", "referral", "cold_call", "c_level", "x"], dtype=object)
+    categories = {"source": rng.choice(texts, n), "industry": rng.choice(texts, n)}
+    last_days = {t: np.abs(_draw_values(rng, (n,))) for t in ("demo_request", "page_visit", "pricing_view")}
+    together = writer.explain(contributions, ReasonInputs(values, categories, last_days))
+    assert sum(map(len, together)) > n  # not vacuous: most leads have reasons
+    for i in range(n):
+        alone = ReasonInputs(
+            values[i : i + 1],
+            {k: v[i : i + 1] for k, v in categories.items()},
+            {k: v[i : i + 1] for k, v in last_days.items()},
+        )
+        assert writer.explain(contributions[i : i + 1], alone) == [together[i]], i

@@ -24,15 +24,20 @@ def test_fast_path_reproduces_the_scorer(instance: Any, trained: Trained) -> Non
     history = trained.history
     leads = history.leads.sample(400, random_state=5).reset_index(drop=True)
     # Scored at their decision time, with every kind of lead: closed, open, with and without events.
-    X = engine.scorer.transform(LeadBatch(leads, history.events))
-    fast = engine.predictor.predict(X)
+    batch = LeadBatch(leads, history.events)
+    X = engine.scorer.transform(batch)
     reference = Predictor(engine.scorer, engine.predictor.columns).predict(X)
-    for name in ("p_close", "expected_hours", "expected_days", "contributions"):
-        np.testing.assert_allclose(getattr(fast, name), getattr(reference, name), rtol=0, atol=1e-9, err_msg=name)
-    np.testing.assert_array_equal(fast.values, reference.values)  # NaN where never / categorical
-    assert fast.categories.keys() == reference.categories.keys()
-    for column, values in fast.categories.items():
-        assert values.tolist() == reference.categories[column].tolist(), column
+    # From the feature frame, and from the features' arrays (what the service scores).
+    from_arrays = engine.predictor.predict_values(
+        engine.scorer.features.transform_columns(engine.scorer.features.columns_of(batch)[1])
+    )
+    for fast in (engine.predictor.predict(X), from_arrays):
+        for name in ("p_close", "expected_hours", "expected_days", "contributions"):
+            np.testing.assert_allclose(getattr(fast, name), getattr(reference, name), rtol=0, atol=1e-9, err_msg=name)
+        np.testing.assert_array_equal(fast.values, reference.values)  # NaN where never / categorical
+        assert fast.categories.keys() == reference.categories.keys()
+        for column, values in fast.categories.items():
+            assert values.tolist() == reference.categories[column].tolist(), column
 
 
 @pytest.mark.parametrize("method", ["isotonic", "sigmoid", "none"])
