@@ -358,6 +358,14 @@ class RankSummary(BaseModel):
         json_schema_extra=_example(0.031),
     )
     reps: list[RepLoad] | None = Field(description="Per rep, for a team capacity.")
+    team_assignment: Literal["exact", "heuristic"] | None = Field(
+        default=None,
+        description=(
+            "For a team: 'exact' when the handoff is provably the best possible (few leads in play), else "
+            "'heuristic' (greedy plus local search)."
+        ),
+        json_schema_extra=_example(None),
+    )
     statement: str = Field(
         description="One sentence saying what 'qualified' means with this capacity.",
         json_schema_extra=_example(
