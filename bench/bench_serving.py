@@ -52,6 +52,7 @@ from serving.inputs import Limits
 from serving.middleware import ApiGuard
 from serving.model_store import load_model, model_tag_from_env, stored_model
 from serving.predictions import PredictionLog
+from serving.request_items import request_items
 from serving.schemas import Lead, ScoreRequest, ScoreResponse
 from serving.scoring import ScoringEngine
 
@@ -267,37 +268,6 @@ def mlflow_server(model_uri: str, tracking_uri: str, workers: int) -> Iterator[i
 
 
 # --- data -----------------------------------------------------------------------------------------------------
-
-
-def request_items(leads: pd.DataFrame, events: pd.DataFrame) -> list[dict[str, Any]]:
-    """Leads as /score items, as they look at their decision time (events before it only)."""
-    as_of = leads.set_index("lead_id")["decided_at"]
-    ev = events[events["lead_id"].isin(as_of.index)]
-    ev = ev[ev["ts"].to_numpy() < as_of.reindex(ev["lead_id"]).to_numpy()]
-    grouped = {
-        lead_id: [
-            {"type": t, "ts": ts.isoformat() + "Z", **({"asset": a} if isinstance(a, str) else {})}
-            for t, ts, a in zip(g["event_type"], g["ts"], g["asset"], strict=True)
-        ]
-        for lead_id, g in ev.groupby("lead_id", sort=False)
-    }
-    rows: list[Any] = list(leads.itertuples(index=False))
-    return [
-        {
-            "lead_id": row.lead_id,
-            "source": row.source,
-            "created_at": row.created_at.isoformat() + "Z",
-            "as_of": row.decided_at.isoformat() + "Z",
-            "attributes": {
-                "industry": row.industry,
-                "company_size": int(row.company_size),
-                "country": row.country,
-                "job_level": row.job_level,
-            },
-            "events": grouped.get(row.lead_id, []),
-        }
-        for row in rows
-    ]
 
 
 def pyfunc_record(item: dict[str, Any]) -> dict[str, Any]:

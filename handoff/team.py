@@ -98,12 +98,18 @@ def assign_team(
     suits lead caps) and keeps the better result. `search=False` / `exact=False` switch off the local search /
     the exact solver (for benchmarks only).
     """
-    assigned = assign_greedy(order, effort, elig, rep_hours, rep_caps)
+
+    def greedy(leads: NDArray[np.intp]) -> NDArray[np.intp]:
+        return assign_greedy(leads, effort, elig, rep_hours, rep_caps)
+
+    def improved(start: NDArray[np.intp]) -> NDArray[np.intp]:
+        return improve(start, order, value, effort, elig, rep_hours, rep_caps)
+
+    assigned = greedy(order)
     if search:
-        assigned = improve(assigned, order, value, effort, elig, rep_hours, rep_caps)
+        assigned = improved(assigned)
         if by_value is not None:
-            alt = assign_greedy(by_value, effort, elig, rep_hours, rep_caps)
-            alt = improve(alt, order, value, effort, elig, rep_hours, rep_caps)
+            alt = improved(greedy(by_value))
             if total_worth(value, alt, order) > total_worth(value, assigned, order) * (1 + TOL):
                 assigned = alt
     play = leads_in_play(order, effort, elig, rep_hours)
@@ -118,13 +124,13 @@ def assign_team(
         return TeamAssignment(assigned, "exact")
     best_set = np.zeros(len(value), dtype=bool)
     best_set[play[sol >= 0]] = True
-    again = assign_greedy(order[best_set[order]], effort, elig, rep_hours, rep_caps)
+    again = greedy(order[best_set[order]])
     if np.count_nonzero(again >= 0) == np.count_nonzero(best_set):
         return TeamAssignment(again, "exact")
     solved = np.full(len(value), -1, dtype=np.intp)
     solved[play] = np.where(sol >= 0, reps[np.maximum(sol, 0)], -1)
     # No move can improve an optimum; what the search does here is spread the worth fairly over the reps.
-    return TeamAssignment(improve(solved, order, value, effort, elig, rep_hours, rep_caps), "exact")
+    return TeamAssignment(improved(solved), "exact")
 
 
 def improve(

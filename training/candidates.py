@@ -257,24 +257,19 @@ def search_lightgbm(
     rng = np.random.default_rng(seed)
     keys = list(SEARCH_SPACE)
     default = {k: LGBM_PARAMS[k] for k in keys}
-    seen = {tuple(default.values())}
-    # Every distinct combination of the grid, in a seeded random order: no trial repeats another.
+    # The defaults, then every other combination of the grid in a seeded random order: no trial repeats another.
     grid = np.stack(np.meshgrid(*[np.arange(len(SEARCH_SPACE[k])) for k in keys], indexing="ij"), -1).reshape(
         -1, len(keys)
     )
-    order = [default] + [
+    drawn = (
         {k: SEARCH_SPACE[k][i] for k, i in zip(keys, row, strict=True)} for row in grid[rng.permutation(len(grid))]
-    ]
+    )
+    order = [default, *(params for params in drawn if params != default)]
     t0 = time.perf_counter()
     trials: list[dict[str, Any]] = []
     best: tuple[float, Any, dict[str, Any]] | None = None
     stopped_by = "trials"
-    for params in order:
-        if len(trials) >= max_trials:
-            break
-        if params is not default and tuple(params.values()) in seen:
-            continue
-        seen.add(tuple(params.values()))
+    for params in order[:max_trials]:
         elapsed = time.perf_counter() - t0
         if trials and elapsed + elapsed / len(trials) > budget_seconds:
             stopped_by = "budget"

@@ -407,19 +407,10 @@ def test_sklearn_contract(batch: LeadBatch) -> None:
 
 
 def test_default_stage_map_covers_the_simulator_vocabulary() -> None:
-    assert dict(DEFAULT_STAGE_MAP) == {
-        "page_visit": "early",
-        "email_click": "early",
-        "whitepaper_download": "early",
-        "case_study_read": "middle",
-        "webinar_attended": "middle",
-        "tech_doc_download": "decision",
-        "pricing_view": "decision",
-        "demo_request": "decision",
-        "trial_request": "decision",
-        "meeting": "decision",
-        "contract_download": "decision",
-    }
+    from features.simulate import DECISION_TYPES, EARLY_TYPES, LEAK_TYPES, MIDDLE_TYPES
+
+    stages = {"early": EARLY_TYPES, "middle": MIDDLE_TYPES, "decision": DECISION_TYPES + LEAK_TYPES}
+    assert dict(DEFAULT_STAGE_MAP) == {t: stage for stage, types in stages.items() for t in types}
 
 
 # --- schema -------------------------------------------------------------------------------------------------

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 
 from features.contract import LeadBatch
 from features.simulate import SimulatedHistory, simulate
 from leadrank.settings import Settings
+from serving.request_items import request_items
 
 with warnings.catch_warnings():
     # Starlette 1.x nudges towards httpx2 when its TestClient is imported; the client works as documented.
@@ -125,31 +125,4 @@ def request_leads(
     counts = events.groupby("lead_id").size()
     ok = leads["lead_id"].map(counts).fillna(0) <= max_events
     chosen = leads[ok].iloc[start : start + n]
-    ids = set(chosen["lead_id"])
-    grouped = {
-        lead_id: [
-            {"type": str(t), "ts": ts.isoformat() + "Z", **({"asset": str(a)} if pd.notna(a) else {})}
-            for t, ts, a in zip(g["event_type"], g["ts"], g["asset"], strict=True)
-        ]
-        for lead_id, g in events[events["lead_id"].isin(ids)].groupby("lead_id", sort=False)
-    }
-    out = []
-    rows: list[Any] = list(chosen.itertuples(index=False))
-    for row in rows:
-        out.append(
-            {
-                "lead_id": row.lead_id,
-                "source": row.source,
-                "created_at": row.created_at.isoformat() + "Z",
-                "as_of": row.decided_at.isoformat() + "Z",
-                "attributes": {
-                    "industry": row.industry,
-                    "company_size": int(row.company_size),
-                    "country": row.country,
-                    "job_level": row.job_level,
-                },
-                "events": grouped.get(row.lead_id, []),
-                "deal_value": float(row.deal_value),
-            }
-        )
-    return out
+    return request_items(chosen, events, before_as_of=False, deal_value=True)
