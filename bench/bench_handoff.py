@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_handoff.py                    # full run (1,000,000 leads, 200 gap instances)
     .venv/bin/python bench/bench_handoff.py --leads 100000 --instances 40   # quick look
+    .venv/bin/python bench/bench_handoff.py --parts gap budget              # only those studies
 
 Speed: `hand_off` on N scored leads under an hours budget and with a 50-rep team (segments on a few countries,
 lead caps on some reps), including validation, the 1.5x "next in line" run and the result frame. The peer,
@@ -13,6 +14,10 @@ closes nearly proportional to hours and room for only a few leads, where greedy 
 comes from scipy.optimize.milp (HiGHS, mip_rel_gap=0). Reports mean and max gap of the knapsack, and of plain
 greedy-by-density-with-fill for comparison.
 
+Budget monotonicity: the hours knapsack hands off the best member of a fixed family of handoffs, so a larger
+budget never hands off less (`handoff/knapsack.py`); this checks it on sweeps of close budgets over random
+instances of 65-399 leads, the region where the old core-around-the-break method could drop.
+
 Team monotonicity: the team assignment is greedy, so more capacity can occasionally give fewer expected
 closes; this counts how often and by how much on small random teams.
 """
@@ -20,6 +25,7 @@ closes; this counts how often and by how much on small random teams.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import time
@@ -32,6 +38,7 @@ import pandas as pd
 from handoff import hand_off, knapsack_select
 from handoff.assign import eligibility
 from handoff.capacity import parse_capacity
+from handoff.knapsack import KnapsackPlan
 from handoff.policy import policy_order, prepare, team_capacity
 from handoff.team import assign_team, total_worth
 
@@ -152,6 +159,32 @@ def gap_study(instances: int, seed: int) -> None:
             f"| {family} | {g.mean():.5%} | {g.max():.5%} | {(g < 1e-9).mean():.1%} | "
             f"{gg.mean():.3%} | {gg.max():.3%} | {1000 * secs / instances:.1f} |"
         )
+
+
+def budget_monotonicity(instances: int, seed: int) -> None:
+    # Instances as in tests/handoff/test_knapsack.py (`random_instance`): one generator seed per instance.
+    steps = drops = 0
+    worst = 0.0
+    secs = 0.0
+    for k in range(instances):
+        rng = np.random.default_rng(seed * 100_000 + k)
+        n = int(rng.integers(65, 400))
+        value = rng.beta(1, 5, n) + 1e-6
+        weight = np.round(rng.lognormal(1, rng.uniform(0.2, 1.5), n), 1) + 0.1
+        start = float(rng.uniform(0, 0.5 * weight.sum()))
+        budgets = start + np.arange(30) * float(rng.choice([0.1, 0.5, 1.0, 3.0]))
+        t = time.perf_counter()
+        plan = KnapsackPlan(value, weight)
+        worths = [float(value[plan.select(b)].sum()) for b in budgets]
+        secs += time.perf_counter() - t
+        for small, large in itertools.pairwise(worths):
+            steps += 1
+            if large < small - 1e-12 * small:
+                drops += 1
+                worst = max(worst, (small - large) / small)
+    print(f"\n## Budget monotonicity ({instances} instances of 65-399 leads, 30 close budgets each, seed {seed})")
+    print(f"steps with fewer expected closes: {drops} of {steps} (worst {worst:.2e} relative); ", end="")
+    print(f"{1000 * secs / (instances * 30):.1f} ms per budget incl. the plan")
 
 
 def speed(n: int, repeat: int) -> None:
@@ -283,6 +316,9 @@ def exactness_gap(instances: int, seed: int) -> None:
         print(f"| {m} | {a.mean():.3%} | {a.max():.3%} | {(a < 1e-9).mean():.1%} |")
 
 
+PARTS = ("speed", "gap", "budget", "team")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leads", type=int, default=1_000_000)
@@ -290,12 +326,20 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=200, help="gap-study instances per family")
     parser.add_argument("--team-instances", type=int, default=300, help="random teams per team study")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--parts", nargs="+", choices=PARTS, default=list(PARTS), help="which studies to run (default: all)"
+    )
     args = parser.parse_args()
-    speed(args.leads, args.repeat)
-    gap_study(args.instances, args.seed)
-    exactness_gap(args.team_instances, args.seed)
-    team_monotonicity(args.team_instances, args.seed)
-    team_monotonicity(args.team_instances // 5, args.seed, n_reps=8, leads=(500, 2001))
+    if "speed" in args.parts:
+        speed(args.leads, args.repeat)
+    if "gap" in args.parts:
+        gap_study(args.instances, args.seed)
+    if "budget" in args.parts:
+        budget_monotonicity(args.instances, args.seed)
+    if "team" in args.parts:
+        exactness_gap(args.team_instances, args.seed)
+        team_monotonicity(args.team_instances, args.seed)
+        team_monotonicity(args.team_instances // 5, args.seed, n_reps=8, leads=(500, 2001))
 
 
 if __name__ == "__main__":

@@ -1,53 +1,93 @@
-"""Choose leads that maximise total value within an hour budget (a 0/1 knapsack), fast and near-optimally.
+"""Choose leads that maximise total value within an hour budget (a 0/1 knapsack), near-optimally and monotonely.
 
-Method: sort by value density (value per hour). The greedy prefix that fits is already close to optimal; what
-it misses happens around the break item (the first that does not fit). So the items well above the break are
-kept, a small *core* of items around the break is solved exactly by a Pareto-front dynamic programme, and the
-slack that remains is filled greedily from the items below the core. Cost: one sort plus O(n) per budget; the
-core costs the same for 100 or 10 million leads.
+Monotone means: a larger budget never hands off less value. The exact optimum has that property, but no fast
+near-optimal rule has it by accident (a heuristic tuned around the break item can, rarely, do slightly worse
+with a little more room). So the answer is, by construction, the best member of a *fixed* family of handoffs,
+each worth a non-decreasing amount as the budget grows; a larger budget can only make more members feasible and
+each of them worth more, so the best can only rise. Two kinds of member, with items in value-density order:
+
+- **greedy**: take each item that still fits, in density order. Its worth never falls as the budget grows:
+  where a larger budget first takes an item x that the smaller one could not fit, everything the smaller one
+  takes from there on has density <= x's and weighs less than x, so it is worth less than x alone.
+- **front**: a subset of the first `FRONT_ITEMS` items from their Pareto front (the lightest way to reach each
+  worth, found once per plan by dynamic programming, independent of the budget), followed by the longest run
+  of the remaining items, in order, that fits. When the budget ends among the first items, as it does for
+  small and medium problems, this is the optimum (up to the front's thinning, see `MAX_FRONT`); for large
+  budgets the greedy member is within one item's worth of it.
+
+Cost: one sort and the front (a few milliseconds, once per plan), then O(n) per budget.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
 
-# 64 core items fit one uint64 bit set per Pareto point, which keeps the DP fully vectorised.
-CORE_SIZE: Final = 64
-# Past this many Pareto points the front is thinned to the best point per weight bucket; typical cores stay
-# far below it, and the bucketing loses at most a sliver of the budget when they do not.
-MAX_FRONT: Final = 4096
+# How many of the densest items the front covers: all of a small problem, and far past the break item of any
+# budget that hands off fewer leads than this.
+FRONT_ITEMS: Final = 256
+# Past this many Pareto points the front keeps the best point per weight bucket (buckets of a fixed width,
+# the first items' total weight / MAX_FRONT); integer hours rarely need it.
+MAX_FRONT: Final = 8192
 
 
-def _core_solve(value: NDArray[np.float64], weight: NDArray[np.float64], cap: float) -> NDArray[np.bool_]:
-    """Best subset of at most 64 items with total weight <= cap (exact unless the front needs thinning)."""
-    n = len(value)
+@dataclass(frozen=True)
+class _Front:
+    """The Pareto front of subsets of the first items: weight, worth, and how to rebuild each subset."""
+
+    weight: NDArray[np.float64]
+    worth: NDArray[np.float64]
+    parent: list[NDArray[np.int32]]  # per item: for each point after the item, its point before it
+    took: list[NDArray[np.bool_]]  # per item: whether that point includes the item
+
+    def subset(self, point: int) -> NDArray[np.bool_]:
+        mask = np.zeros(len(self.parent), dtype=bool)
+        for j in range(len(self.parent) - 1, -1, -1):
+            mask[j] = self.took[j][point]
+            point = int(self.parent[j][point])
+        return mask
+
+
+def _pareto_front(worth: NDArray[np.float64], weight: NDArray[np.float64]) -> _Front:
+    """Every subset of the items that no lighter-or-equal subset beats, thinned to MAX_FRONT weight buckets."""
+    # Buckets of equal *relative* width between the lightest item and all of them: a budget of a few hours
+    # gets as fine a front as one of thousands.
+    lightest = float(weight.min()) if len(weight) else 1.0
+    log_width = max(np.log(float(weight.sum()) / lightest), 1e-9) / MAX_FRONT
     fw = np.zeros(1)
     fv = np.zeros(1)
-    fm = np.zeros(1, dtype=np.uint64)
-    for j in range(n):
-        if weight[j] > cap:
-            continue
-        fits = fw + weight[j] <= cap
-        nw = np.concatenate([fw, fw[fits] + weight[j]])
-        nv = np.concatenate([fv, fv[fits] + value[j]])
-        nm = np.concatenate([fm, fm[fits] | np.uint64(1 << j)])
-        order = np.lexsort((-nv, nw))
-        nw, nv, nm = nw[order], nv[order], nm[order]
-        # Keep a point only if it is worth strictly more than every lighter-or-equal point (Pareto front).
+    parents: list[NDArray[np.int32]] = []
+    took: list[NDArray[np.bool_]] = []
+    for j in range(len(worth)):
+        size = len(fw)
+        nw = np.concatenate([fw, fw + weight[j]])
+        nv = np.concatenate([fv, fv + worth[j]])
+        # Both halves are sorted by weight already: a stable sort merges the two runs in linear time.
+        order = np.argsort(nw, kind="stable")
+        nw, nv = nw[order], nv[order]
+        # Keep a point only if it is worth strictly more than every lighter-or-equal point; of two kept points
+        # of equal weight the later is worth more, so drop the earlier.
         best_before = np.maximum.accumulate(np.concatenate([[-np.inf], nv[:-1]]))
         keep = nv > best_before
-        fw, fv, fm = nw[keep], nv[keep], nm[keep]
-        if len(fw) > MAX_FRONT:
-            bucket = np.minimum((fw / cap * MAX_FRONT).astype(np.int64), MAX_FRONT - 1)
-            last = np.ones(len(bucket), dtype=bool)
-            last[:-1] = bucket[1:] != bucket[:-1]
-            fw, fv, fm = fw[last], fv[last], fm[last]
-    best = int(np.argmax(fv))
-    bits = int(fm[best])
-    return np.array([(bits >> j) & 1 == 1 for j in range(n)], dtype=bool)
+        kept = np.flatnonzero(keep)
+        keep[kept[:-1][nw[kept[1:]] == nw[kept[:-1]]]] = False
+        if keep.sum() > MAX_FRONT:
+            # Within a bucket the kept points rise in worth: keep the last (best) one, and always the empty set.
+            kept = np.flatnonzero(keep)
+            with np.errstate(divide="ignore"):
+                bucket = np.floor(np.log(nw[kept] / lightest) / log_width)
+            last = np.append(bucket[1:] != bucket[:-1], True)
+            last[0] = True
+            keep[:] = False
+            keep[kept[last]] = True
+        chosen = order[keep]
+        fw, fv = nw[keep], nv[keep]
+        parents.append((chosen % size).astype(np.int32))
+        took.append(chosen >= size)
+    return _Front(fw, fv, parents, took)
 
 
 class KnapsackPlan:
@@ -55,7 +95,8 @@ class KnapsackPlan:
 
     `order` lists the items to consider, in the density order to use (ties already broken by the caller, e.g.
     by lead id); by default all items, stably sorted by value / weight, descending. Items considered need
-    value > 0 and weight > 0.
+    value > 0 and weight > 0. The order must be non-increasing in value / weight: the monotonicity argument
+    (module docstring) rests on it.
     """
 
     def __init__(
@@ -76,9 +117,21 @@ class KnapsackPlan:
         if not (np.all(self.value > 0) and np.all(self.weight > 0)):
             raise ValueError("knapsack items need positive value and positive weight")
         self.cum_weight = np.cumsum(self.weight)
+        self._front: _Front | None = None
+        m = min(FRONT_ITEMS, len(self.order))
+        # The run after the front's items: cumulative weight and worth, from 0.
+        self._run_weight = np.concatenate([[0.0], np.cumsum(self.weight[m:])])
+        self._run_worth = np.concatenate([[0.0], np.cumsum(self.value[m:])])
 
     def __len__(self) -> int:
         return len(self.order)
+
+    @property
+    def front(self) -> _Front:
+        if self._front is None:
+            m = min(FRONT_ITEMS, len(self.order))
+            self._front = _pareto_front(self.value[:m], self.weight[:m])
+        return self._front
 
     def select_sorted(self, budget: float) -> NDArray[np.bool_]:
         """Mask over the density-sorted items: which ones to take for this budget."""
@@ -86,35 +139,46 @@ class KnapsackPlan:
         take = np.zeros(n, dtype=bool)
         if n == 0 or not budget > 0:
             return take
-        k = int(np.searchsorted(self.cum_weight, budget, side="right"))
-        if k == n:
+        if self.cum_weight[-1] <= budget:
             take[:] = True
             return take
-        lo = max(0, k - CORE_SIZE // 2)
-        hi = min(n, lo + CORE_SIZE)
-        lo = max(0, hi - CORE_SIZE)
-        take[:lo] = True
-        used = float(self.cum_weight[lo - 1]) if lo else 0.0
-        residual = budget - used
-        core = _core_solve(self.value[lo:hi], self.weight[lo:hi], residual)
-        take[lo:hi] = core
-        slack = residual - float(self.weight[lo:hi][core].sum())
-        self._fill(take, hi, slack)
+        greedy = self._greedy(budget)
+        greedy_worth = float(self.value[greedy].sum())
+        point, run, front_worth = self._best_front_member(budget)
+        if front_worth <= greedy_worth:
+            return greedy
+        m = len(self.front.parent)
+        take[:m] = self.front.subset(point)
+        take[m : m + run] = True
         return take
 
-    def _fill(self, take: NDArray[np.bool_], start: int, slack: float) -> None:
-        # Greedy fill in density order: take each later item that still fits. A run of items that fit one
-        # after the other is taken in one step, so the loop turns once per item skipped, not per item taken.
-        cand = start + np.flatnonzero(self.weight[start:] <= slack)
+    def _best_front_member(self, budget: float) -> tuple[int, int, float]:
+        """The best front member for `budget`: its point, the length of its run, and its worth."""
+        front = self.front
+        fits = np.flatnonzero(front.weight <= budget)  # never empty: the empty subset weighs 0
+        room = budget - front.weight[fits]
+        run = np.searchsorted(self._run_weight, room, side="right") - 1
+        worth = front.worth[fits] + self._run_worth[run]
+        best = int(np.argmax(worth))
+        return int(fits[best]), int(run[best]), float(worth[best])
+
+    def _greedy(self, budget: float) -> NDArray[np.bool_]:
+        # Take each item that still fits, in density order. A run of items that fit one after the other is
+        # taken in one step, so the loop turns once per item skipped, and the candidates shrink to the items
+        # light enough for what is left.
+        take = np.zeros(len(self.order), dtype=bool)
+        slack = budget
+        cand = np.flatnonzero(self.weight <= slack)
         while cand.size:
             cum = np.cumsum(self.weight[cand])
             t = int(np.searchsorted(cum, slack, side="right"))
             take[cand[:t]] = True
             if t == cand.size:
-                return
+                break
             slack -= float(cum[t - 1]) if t else 0.0
             rest = cand[t + 1 :]
             cand = rest[self.weight[rest] <= slack]
+        return take
 
     def select(self, budget: float, n_items: int | None = None) -> NDArray[np.bool_]:
         """Mask over the items in their original positions (`n_items`: length of the original arrays)."""
@@ -129,5 +193,6 @@ def knapsack_select(
     budget: float,
     order: NDArray[np.intp] | None = None,
 ) -> NDArray[np.bool_]:
-    """Near-optimal 0/1 knapsack: a mask of items with total weight <= budget and (almost) maximal value."""
+    """Near-optimal 0/1 knapsack: a mask of items with total weight <= budget and (almost) maximal value,
+    never less value for a larger budget."""
     return KnapsackPlan(value, weight, order).select(budget, len(value))

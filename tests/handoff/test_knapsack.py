@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import itertools
+from unittest import mock
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from handoff import knapsack_select
+from handoff import knapsack, knapsack_select
 from handoff.knapsack import KnapsackPlan
 
 
@@ -59,9 +62,9 @@ def test_edges() -> None:
         knapsack_select(np.array([0.0, 1.0]), np.array([1.0, 1.0]), 1)
 
 
-def test_fill_takes_small_items_below_the_core() -> None:
-    # 100 dense 10-hour items, then many weak 0.1-hour ones far below the core: 50 big items use 500 of the
-    # 505 hours and the fill step spends the last 5 hours on 50 small ones.
+def test_small_items_fill_the_hours_left() -> None:
+    # 100 dense 10-hour items, then many weak 0.1-hour ones: 50 big items use 500 of the 505 hours and the last
+    # 5 hours go to 50 small ones.
     value = np.concatenate([np.full(100, 1.0), np.full(1000, 0.001)])
     weight = np.concatenate([np.full(100, 10.0), np.full(1000, 0.1)])
     take = KnapsackPlan(value, weight).select(505.0)
@@ -79,3 +82,52 @@ def test_plan_answers_many_budgets_monotonically() -> None:
     totals = [value[plan.select(b)].sum() for b in budgets]
     assert all(b >= a - 1e-12 for a, b in itertools.pairwise(totals))
     assert totals[-1] == pytest.approx(value.sum())
+
+
+def worth_for_budgets(value: np.ndarray, weight: np.ndarray, budgets: list[float]) -> list[float]:
+    plan = KnapsackPlan(value, weight)
+    worths = []
+    for budget in budgets:
+        take = plan.select(budget)
+        assert weight[take].sum() <= budget * (1 + 1e-12)
+        worths.append(float(value[take].sum()))
+    return worths
+
+
+items = st.integers(1, 30).flatmap(
+    lambda n: st.tuples(
+        st.lists(st.floats(1e-4, 1.0), min_size=n, max_size=n),
+        st.lists(st.one_of(st.floats(0.1, 20.0), st.sampled_from([1.0, 2.0, 5.0])), min_size=n, max_size=n),
+    )
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(items, st.lists(st.floats(0.0, 120.0), min_size=2, max_size=6))
+def test_larger_budget_never_hands_off_less_whatever_the_size(
+    instance: tuple[list[float], list[float]], budgets: list[float]
+) -> None:
+    # A front over only the first 4 items, thinned to 6 points, on up to 30 items: every kind of family member
+    # (greedy, front plus run) and the thinning take part, as they do for a million leads with the defaults.
+    value, weight = np.array(instance[0]), np.array(instance[1])
+    with mock.patch.object(knapsack, "FRONT_ITEMS", 4), mock.patch.object(knapsack, "MAX_FRONT", 6):
+        worths = worth_for_budgets(value, weight, sorted(budgets))
+    assert all(large >= small - 1e-12 for small, large in itertools.pairwise(worths))
+
+
+def random_instance(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(65, 400))
+    value = rng.beta(1, 5, n) + 1e-6
+    weight = np.round(rng.lognormal(1, rng.uniform(0.2, 1.5), n), 1) + 0.1
+    start = float(rng.uniform(0, 0.5 * weight.sum()))
+    return value, weight, start + np.arange(30) * float(rng.choice([0.1, 0.5, 1, 3]))
+
+
+@pytest.mark.parametrize("seed", [75, 1, 2, 3])
+def test_close_budgets_never_hand_off_less(seed: int) -> None:
+    # Seed 75 is where the previous method (exact core around the break item, then a fill) handed off less
+    # for 0.1 more hours: 26.91303 -> 26.91010 expected closes at 168.42 -> 168.52 h, on 287 leads.
+    value, weight, budgets = random_instance(seed)
+    worths = worth_for_budgets(value, weight, list(budgets))
+    assert all(large >= small - 1e-12 for small, large in itertools.pairwise(worths))
