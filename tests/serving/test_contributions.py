@@ -12,8 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from features.contract import LeadBatch
 from serving import contributions as contrib
+from serving import scoring
 from serving.contributions import K_ZERO, PatternContributions, UnsupportedBooster, pattern_contributions
+from serving.scoring import FastPath, Predictor
+from tests.serving.conftest import Trained
 
 N_COLUMNS = 5
 CATEGORICAL = [3, 4]
@@ -224,3 +228,52 @@ def test_a_booster_that_disagrees_or_fails_is_left_to_lightgbm(
     boosters: dict[str, lgb.Booster], caplog: pytest.LogCaptureFixture, tamper: Any, message: str
 ) -> None:
     assert message in _fallback_warning(_Tampered(boosters["zero-as-missing"], tamper), caplog)
+
+
+# --- the fast path -------------------------------------------------------------------------------------------
+
+
+class _Counting:
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        return self.inner(X)
+
+
+@pytest.mark.integration
+def test_the_fast_path_with_patterns_reproduces_the_scorer(
+    instance: Any, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast = instance.engine.predictor
+    assert isinstance(fast, FastPath) and fast._patterns is not None
+    counting = _Counting(fast._patterns)
+    monkeypatch.setattr(fast, "_patterns", counting)
+    monkeypatch.setattr(scoring, "_PATTERNS_FROM", 50)
+    leads = trained.history.leads.sample(300, random_state=11).reset_index(drop=True)
+    batch = LeadBatch(leads, trained.history.events)
+    X = fast.scorer.transform(batch)
+    reference = Predictor(fast.scorer, fast.columns).predict(X)
+    got = fast.predict(X)
+    assert counting.calls == 1
+    for name in ("p_close", "expected_hours", "expected_days", "contributions"):
+        np.testing.assert_allclose(getattr(got, name), getattr(reference, name), rtol=0, atol=1e-9, err_msg=name)
+    fast.predict(X.iloc[:49])  # below the threshold: LightGBM's own pred_contrib
+    assert counting.calls == 1
+
+
+@pytest.mark.integration
+def test_the_fast_path_keeps_lightgbms_contributions_without_patterns(
+    instance: Any, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scoring, "pattern_contributions", lambda booster: None)
+    monkeypatch.setattr(scoring, "_PATTERNS_FROM", 1)
+    scorer = instance.engine.scorer
+    fast = FastPath.build(scorer)
+    assert isinstance(fast, FastPath) and fast._patterns is None
+    leads = trained.history.leads.sample(60, random_state=12).reset_index(drop=True)
+    X = scorer.transform(LeadBatch(leads, trained.history.events))
+    expected = Predictor(scorer, fast.columns).predict(X).contributions
+    np.testing.assert_allclose(fast.predict(X).contributions, expected, rtol=0, atol=1e-9)
