@@ -1,0 +1,279 @@
+"""Per-pattern contributions against LightGBM's own pred_contrib, on boosters trained here on tiny random frames
+(NaNs, zeros, negative values, categorical features, both ways of treating missing values), and the fallbacks."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from features.contract import LeadBatch
+from serving import contributions as contrib
+from serving import scoring
+from serving.contributions import K_ZERO, PatternContributions, UnsupportedBooster, pattern_contributions
+from serving.scoring import FastPath, Predictor
+from tests.serving.conftest import Trained
+
+N_COLUMNS = 5
+CATEGORICAL = [3, 4]
+
+
+def _frame(seed: int, n: int = 600) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = np.empty((n, N_COLUMNS))
+    X[:, 0] = rng.normal(size=n)  # negative and positive, never missing
+    X[:, 1] = np.where(rng.random(n) < 0.2, np.nan, rng.exponential(2.0, n))  # NaN as missing
+    X[:, 2] = np.where(rng.random(n) < 0.3, 0.0, rng.integers(-3, 10, n))  # many zeros
+    X[:, 3] = np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 9, n))  # a category, sometimes missing
+    X[:, 4] = rng.integers(0, 3, n)  # few categories: one-vs-rest splits
+    signal = (
+        X[:, 0]
+        + 0.4 * np.nan_to_num(X[:, 1], nan=3.0)
+        - (X[:, 2] == 0)
+        + 1.5 * np.isin(X[:, 3], [1, 4, 7])
+        - 0.8 * (X[:, 4] == 2)
+    )
+    y = (rng.random(n) < 1 / (1 + np.exp(-(signal - 1.0)))).astype(float)
+    return X, y
+
+
+def _train(params: dict[str, Any], seed: int = 0, rounds: int = 15) -> lgb.Booster:
+    X, y = _frame(seed)
+    base = {
+        "objective": "binary",
+        "num_leaves": 7,
+        "min_data_in_leaf": 5,
+        "min_data_per_group": 5,
+        "cat_smooth": 1.0,
+        "max_cat_to_onehot": 4,
+        "learning_rate": 0.3,
+        "num_threads": 1,
+        "deterministic": True,
+        "seed": seed,
+        "verbose": -1,
+    }
+    data = lgb.Dataset(X, y, categorical_feature=CATEGORICAL, params={"verbose": -1, **params})
+    return lgb.train({**base, **params}, data, num_boost_round=rounds)
+
+
+BOOSTERS = {
+    "nan-missing": {},
+    "zero-as-missing": {"zero_as_missing": True},
+    "wide-regression": {"objective": "regression", "num_leaves": 31, "min_data_in_leaf": 3},
+    "no-missing": {"use_missing": False},
+}
+
+
+@pytest.fixture(scope="module")
+def boosters() -> dict[str, lgb.Booster]:
+    return {name: _train(params, seed=k) for k, (name, params) in enumerate(BOOSTERS.items())}
+
+
+def _splits(booster: lgb.Booster) -> list[dict[str, Any]]:
+    found = []
+    stack = [tree["tree_structure"] for tree in booster.dump_model()["tree_info"]]
+    while stack:
+        node = stack.pop()
+        if "split_index" in node:
+            found.append(node)
+            stack += [node["left_child"], node["right_child"]]
+    return found
+
+
+def test_the_boosters_cover_every_kind_of_split(boosters: dict[str, lgb.Booster]) -> None:
+    # Otherwise the parity tests below would not test what they claim to.
+    kinds = {(s["decision_type"], s["missing_type"]) for b in boosters.values() for s in _splits(b)}
+    assert {("<=", "None"), ("<=", "Zero"), ("<=", "NaN"), ("==", "None")} <= kinds, kinds
+    plans = PatternContributions(boosters["wide-regression"])._plans
+    assert max(plan.bits for plan in plans) > contrib._TABLE_NODES  # the sorting way of grouping patterns too
+
+
+@pytest.mark.parametrize("name", list(BOOSTERS))
+def test_the_probe_check_passes_and_the_leaves_are_lightgbms(boosters: dict[str, lgb.Booster], name: str) -> None:
+    booster = boosters[name]
+    patterns = pattern_contributions(booster)
+    assert patterns is not None
+    X = patterns.probe_matrix()
+    # The probe holds every threshold, its neighbouring doubles, NaN, 0 and every category code.
+    for split in _splits(booster):
+        column = X[:, split["split_feature"]]
+        if split["decision_type"] == "<=":
+            thr = float(split["threshold"])
+            assert {thr, np.nextafter(thr, np.inf), np.nextafter(thr, -np.inf)} <= set(column.tolist())
+        else:
+            assert {float(c) for c in str(split["threshold"]).split("||")} <= set(column.tolist())
+        assert np.isnan(column).any() and (column == 0).any() and (column < 0).any()
+    np.testing.assert_array_equal(patterns.leaves(X), booster.predict(X, pred_leaf=True))
+    np.testing.assert_allclose(patterns(X), booster.predict(X, pred_contrib=True), rtol=0, atol=1e-12)
+
+
+def _value_pool(booster: lgb.Booster) -> list[float]:
+    pool = [0.0, -0.0, np.nan, K_ZERO, -K_ZERO, 1e-40, -1.0, -0.5, 0.5, 2.0**31, np.inf, -np.inf]
+    pool += [float(c) for c in range(-1, 12)]  # every category code, -1 (missing) and unseen ones
+    for split in _splits(booster):
+        if split["decision_type"] == "<=":
+            thr = float(split["threshold"])
+            pool += [thr, float(np.nextafter(thr, np.inf)), float(np.nextafter(thr, -np.inf))]
+    return pool
+
+
+@pytest.mark.parametrize("name", list(BOOSTERS))
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_parity_with_pred_contrib_on_random_rows(boosters: dict[str, lgb.Booster], name: str, data: Any) -> None:
+    booster = boosters[name]
+    value = st.sampled_from(_value_pool(booster)) | st.floats(-20, 20)
+    rows = data.draw(st.lists(st.tuples(*[value] * N_COLUMNS), min_size=1, max_size=60))
+    X = np.array(rows, dtype=np.float64)
+    expected = booster.predict(X, pred_contrib=True)
+    np.testing.assert_allclose(PatternContributions(booster)(X), expected, rtol=0, atol=1e-9)
+
+
+def test_the_iterations_are_those_predict_uses() -> None:
+    X, _ = _frame(7)
+    booster = _train({}, seed=3, rounds=12)
+    booster.best_iteration = 5  # as early stopping leaves it: predict uses the first 5 trees
+    patterns = PatternContributions(booster)
+    assert patterns.iterations == 5
+    np.testing.assert_allclose(patterns(X), booster.predict(X, pred_contrib=True), rtol=0, atol=1e-9)
+
+
+def test_no_rows_and_a_wrong_width() -> None:
+    booster = _train({}, rounds=3)
+    patterns = PatternContributions(booster)
+    assert patterns(np.empty((0, N_COLUMNS))).shape == (0, N_COLUMNS + 1)
+    with pytest.raises(ValueError, match="5 columns"):
+        patterns(np.zeros((2, 4)))
+
+
+def test_unsupported_boosters_fall_back_to_lightgbm(caplog: pytest.LogCaptureFixture) -> None:
+    X, y = _frame(1)
+    multiclass = lgb.train(
+        {"objective": "multiclass", "num_class": 3, "num_leaves": 4, "verbose": -1, "num_threads": 1},
+        lgb.Dataset(X, (X[:, 0] > 0).astype(int) + (X[:, 0] > 1)),
+        num_boost_round=2,
+    )
+    linear = lgb.train(
+        {"objective": "regression", "linear_tree": True, "num_leaves": 4, "verbose": -1, "num_threads": 1},
+        lgb.Dataset(X[:, [0, 2]], y),
+        num_boost_round=2,
+    )
+    for booster, why in ((multiclass, "multiclass"), (linear, "linear trees")):
+        with pytest.raises(UnsupportedBooster, match=why):
+            PatternContributions(booster)
+        with caplog.at_level(logging.INFO, logger="serving.contributions"):
+            assert pattern_contributions(booster) is None
+        assert why in caplog.text
+
+
+def _fallback_warning(booster: Any, caplog: pytest.LogCaptureFixture) -> str:
+    """What `pattern_contributions` logs when it leaves `booster` to LightGBM (it must)."""
+    with caplog.at_level(logging.WARNING, logger="serving.contributions"):
+        assert pattern_contributions(booster) is None
+    return caplog.text
+
+
+def test_a_wrong_decision_is_caught_by_the_probe(
+    boosters: dict[str, lgb.Booster], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    goes_left = contrib._Feature.goes_left
+
+    def wrong_on_nan(self: Any, node: Any) -> np.ndarray:
+        out = goes_left(self, node)
+        out[-1] = not out[-1]  # NaN (numerical) or an unknown code (categorical) sent the other way
+        return out
+
+    monkeypatch.setattr(contrib._Feature, "goes_left", wrong_on_nan)
+    assert "other leaves than LightGBM" in _fallback_warning(boosters["nan-missing"], caplog)
+
+
+class _Tampered:
+    """A booster whose `predict` answers through `tamper(kwargs, predict)`."""
+
+    def __init__(self, booster: lgb.Booster, tamper: Any) -> None:
+        self._booster = booster
+        self._tamper = tamper
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._booster, name)
+
+    def predict(self, X: np.ndarray, **kwargs: Any) -> np.ndarray:
+        return self._tamper(kwargs, lambda: self._booster.predict(X, **kwargs))
+
+
+def _slightly_off_per_tree(kwargs: dict[str, Any], predict: Any) -> np.ndarray:
+    # The same leaves, so only the comparison of contributions can tell.
+    return predict() + 1e-6 if "start_iteration" in kwargs else predict()
+
+
+def _no_leaves(kwargs: dict[str, Any], predict: Any) -> np.ndarray:
+    if kwargs.get("pred_leaf"):
+        raise lgb.basic.LightGBMError("cannot predict leaves")
+    return predict()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        (_slightly_off_per_tree, "differs from LightGBM's pred_contrib"),
+        (_no_leaves, "failed (LightGBMError: cannot predict leaves)"),
+    ],
+)
+def test_a_booster_that_disagrees_or_fails_is_left_to_lightgbm(
+    boosters: dict[str, lgb.Booster], caplog: pytest.LogCaptureFixture, tamper: Any, message: str
+) -> None:
+    assert message in _fallback_warning(_Tampered(boosters["zero-as-missing"], tamper), caplog)
+
+
+# --- the fast path -------------------------------------------------------------------------------------------
+
+
+class _Counting:
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        return self.inner(X)
+
+
+@pytest.mark.integration
+def test_the_fast_path_with_patterns_reproduces_the_scorer(
+    instance: Any, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast = instance.engine.predictor
+    assert isinstance(fast, FastPath) and fast._patterns is not None
+    counting = _Counting(fast._patterns)
+    monkeypatch.setattr(fast, "_patterns", counting)
+    monkeypatch.setattr(scoring, "_PATTERNS_FROM", 50)
+    leads = trained.history.leads.sample(300, random_state=11).reset_index(drop=True)
+    batch = LeadBatch(leads, trained.history.events)
+    X = fast.scorer.transform(batch)
+    reference = Predictor(fast.scorer, fast.columns).predict(X)
+    got = fast.predict(X)
+    assert counting.calls == 1
+    for name in ("p_close", "expected_hours", "expected_days", "contributions"):
+        np.testing.assert_allclose(getattr(got, name), getattr(reference, name), rtol=0, atol=1e-9, err_msg=name)
+    fast.predict(X.iloc[:49])  # below the threshold: LightGBM's own pred_contrib
+    assert counting.calls == 1
+
+
+@pytest.mark.integration
+def test_the_fast_path_keeps_lightgbms_contributions_without_patterns(
+    instance: Any, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scoring, "pattern_contributions", lambda booster: None)
+    monkeypatch.setattr(scoring, "_PATTERNS_FROM", 1)
+    scorer = instance.engine.scorer
+    fast = FastPath.build(scorer)
+    assert isinstance(fast, FastPath) and fast._patterns is None
+    leads = trained.history.leads.sample(60, random_state=12).reset_index(drop=True)
+    X = scorer.transform(LeadBatch(leads, trained.history.events))
+    expected = Predictor(scorer, fast.columns).predict(X).contributions
+    np.testing.assert_allclose(fast.predict(X).contributions, expected, rtol=0, atol=1e-9)
