@@ -64,27 +64,29 @@ def _pareto_front(worth: NDArray[np.float64], weight: NDArray[np.float64]) -> _F
     for j in range(len(worth)):
         size = len(fw)
         nw = np.concatenate([fw, fw + weight[j]])
-        nv = np.concatenate([fv, fv + worth[j]])
         # Both halves are sorted by weight already: a stable sort merges the two runs in linear time.
         order = np.argsort(nw, kind="stable")
-        nw, nv = nw[order], nv[order]
+        nw = nw[order]
+        nv = np.concatenate([fv, fv + worth[j]])[order]
         # Keep a point only if it is worth strictly more than every lighter-or-equal point; of two kept points
         # of equal weight the later is worth more, so drop the earlier.
-        best_before = np.maximum.accumulate(np.concatenate([[-np.inf], nv[:-1]]))
-        keep = nv > best_before
+        keep = np.empty(len(nv), dtype=bool)
+        keep[0] = True  # the empty set: weight 0, worth 0, first
+        np.greater(nv[1:], np.maximum.accumulate(nv)[:-1], out=keep[1:])
         kept = np.flatnonzero(keep)
-        keep[kept[:-1][nw[kept[1:]] == nw[kept[:-1]]]] = False
-        if keep.sum() > MAX_FRONT:
-            # Within a bucket the kept points rise in worth: keep the last (best) one, and always the empty set.
+        same = nw[kept[1:]] == nw[kept[:-1]]
+        if same.any():
+            keep[kept[:-1][same]] = False
             kept = np.flatnonzero(keep)
+        if len(kept) > MAX_FRONT:
+            # Within a bucket the kept points rise in worth: keep the last (best) one, and always the empty set.
             with np.errstate(divide="ignore"):
                 bucket = np.floor(np.log(nw[kept] / lightest) / log_width)
             last = np.append(bucket[1:] != bucket[:-1], True)
             last[0] = True
-            keep[:] = False
-            keep[kept[last]] = True
-        chosen = order[keep]
-        fw, fv = nw[keep], nv[keep]
+            kept = kept[last]
+        chosen = order[kept]
+        fw, fv = nw[kept], nv[kept]
         parents.append((chosen % size).astype(np.int32))
         took.append(chosen >= size)
     return _Front(fw, fv, parents, took)
