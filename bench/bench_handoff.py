@@ -112,17 +112,15 @@ def exact_optimum(value: np.ndarray, weight: np.ndarray, budget: float) -> float
             options={"mip_rel_gap": 0.0, "disp": False},
         )
     chosen = res.x > 0.5
-    assert weight[chosen].sum() <= budget * (1 + 1e-9)
+    # HiGHS meets the budget up to its feasibility tolerance (seen: 2.6e-5 h over 62.6 h). Such a reference is
+    # worth a hair more than any truly feasible set, so it can only make our gap look larger, never smaller.
+    assert weight[chosen].sum() <= budget * (1 + 1e-6)
     return float(value[chosen].sum())
 
 
 def greedy_fill(value: np.ndarray, weight: np.ndarray, budget: float) -> float:
-    left, total = budget, 0.0
-    for i in np.argsort(-value / weight, kind="stable"):
-        if weight[i] <= left:
-            left -= weight[i]
-            total += value[i]
-    return total
+    plan = KnapsackPlan(value, weight)
+    return float(plan.value[plan.greedy_sorted(budget)].sum())
 
 
 def gap_instance(family: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:

@@ -21,6 +21,7 @@ Cost: one sort and the front (a few milliseconds, once per plan), then O(n) per 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Final
 
 import numpy as np
@@ -29,8 +30,8 @@ from numpy.typing import NDArray
 # How many of the densest items the front covers: all of a small problem, and far past the break item of any
 # budget that hands off fewer leads than this.
 FRONT_ITEMS: Final = 256
-# Past this many Pareto points the front keeps the best point per weight bucket (buckets of a fixed width,
-# the first items' total weight / MAX_FRONT); integer hours rarely need it.
+# Past this many Pareto points the front keeps the best point per weight bucket (MAX_FRONT buckets of equal
+# relative width, fixed per plan); integer hours rarely need it.
 MAX_FRONT: Final = 8192
 
 
@@ -119,21 +120,22 @@ class KnapsackPlan:
         if not (np.all(self.value > 0) and np.all(self.weight > 0)):
             raise ValueError("knapsack items need positive value and positive weight")
         self.cum_weight = np.cumsum(self.weight)
-        self._front: _Front | None = None
-        m = min(FRONT_ITEMS, len(self.order))
-        # The run after the front's items: cumulative weight and worth, from 0.
-        self._run_weight = np.concatenate([[0.0], np.cumsum(self.weight[m:])])
-        self._run_worth = np.concatenate([[0.0], np.cumsum(self.value[m:])])
+        self._front_items = min(FRONT_ITEMS, len(self.order))
 
     def __len__(self) -> int:
         return len(self.order)
 
-    @property
+    # Built on the first budget asked for (a plan made for a team or a lead cap never needs them).
+    @cached_property
     def front(self) -> _Front:
-        if self._front is None:
-            m = min(FRONT_ITEMS, len(self.order))
-            self._front = _pareto_front(self.value[:m], self.weight[:m])
-        return self._front
+        m = self._front_items
+        return _pareto_front(self.value[:m], self.weight[:m])
+
+    @cached_property
+    def _run(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Cumulative weight and worth of the items after the front's, from 0."""
+        m = self._front_items
+        return np.concatenate([[0.0], np.cumsum(self.weight[m:])]), np.concatenate([[0.0], np.cumsum(self.value[m:])])
 
     def select_sorted(self, budget: float) -> NDArray[np.bool_]:
         """Mask over the density-sorted items: which ones to take for this budget."""
@@ -144,12 +146,12 @@ class KnapsackPlan:
         if self.cum_weight[-1] <= budget:
             take[:] = True
             return take
-        greedy = self._greedy(budget)
+        greedy = self.greedy_sorted(budget)
         greedy_worth = float(self.value[greedy].sum())
         point, run, front_worth = self._best_front_member(budget)
         if front_worth <= greedy_worth:
             return greedy
-        m = len(self.front.parent)
+        m = self._front_items
         take[:m] = self.front.subset(point)
         take[m : m + run] = True
         return take
@@ -158,13 +160,14 @@ class KnapsackPlan:
         """The best front member for `budget`: its point, the length of its run, and its worth."""
         front = self.front
         fits = np.flatnonzero(front.weight <= budget)  # never empty: the empty subset weighs 0
-        room = budget - front.weight[fits]
-        run = np.searchsorted(self._run_weight, room, side="right") - 1
-        worth = front.worth[fits] + self._run_worth[run]
+        run_weight, run_worth = self._run
+        run = np.searchsorted(run_weight, budget - front.weight[fits], side="right") - 1
+        worth = front.worth[fits] + run_worth[run]
         best = int(np.argmax(worth))
         return int(fits[best]), int(run[best]), float(worth[best])
 
-    def _greedy(self, budget: float) -> NDArray[np.bool_]:
+    def greedy_sorted(self, budget: float) -> NDArray[np.bool_]:
+        """Mask over the density-sorted items: the greedy handoff alone (each item that still fits)."""
         # Take each item that still fits, in density order. A run of items that fit one after the other is
         # taken in one step, so the loop turns once per item skipped, and the candidates shrink to the items
         # light enough for what is left.
