@@ -34,6 +34,7 @@ from serving.contributions import pattern_contributions
 from serving.errors import ModelStoreError, Problem, RequestError
 from serving.inputs import Limits, PreparedLeads, prepare, str_array
 from serving.reasons import ReasonInputs, ReasonWriter
+from serving.single_row import Kind, SingleRow, single_row
 
 if TYPE_CHECKING:
     from features.scorer import LeadScorer
@@ -132,6 +133,12 @@ class FastPath(Predictor):
         # None when the booster has something the pattern path does not replicate, or it disagrees with
         # LightGBM on its own probe (logged): then every request uses LightGBM's pred_contrib.
         self._patterns = pattern_contributions(self._classifier)
+        # One-lead requests skip `Booster.predict`'s per-call set-up (`build` checks them on every probe row).
+        self._single: dict[tuple[int, str], SingleRow] = {}
+        kinds: list[tuple[Any, Kind]] = [(self._classifier, "contrib"), (self._hours, "normal"), (self._days, "normal")]
+        for booster, kind in kinds:
+            if booster is not None and (predictor := single_row(booster, kind)) is not None:
+                self._single[(id(booster), kind)] = predictor
 
     @classmethod
     def build(cls, scorer: LeadScorer) -> Predictor:
@@ -145,7 +152,13 @@ class FastPath(Predictor):
             expected = reference.predict(probe)
             # Both ways in: the feature frame, and the features' arrays (what the service scores).
             values = scorer.features.transform_columns(scorer.features.columns_of(batch)[1])
-            mismatch = _mismatch(fast.predict(probe), expected) or _mismatch(fast.predict_values(values), expected)
+            # And one lead at a time (one-lead requests take their own way through LightGBM).
+            one_by_one = [fast.predict_values(values[:, [i]]) for i in range(values.shape[1])]
+            mismatch = (
+                _mismatch(fast.predict(probe), expected)
+                or _mismatch(fast.predict_values(values), expected)
+                or _mismatch(_concatenate(one_by_one), expected)
+            )
         except (AttributeError, KeyError, ValueError, TypeError) as exc:
             mismatch = f"{type(exc).__name__}: {exc}"
         if mismatch:
@@ -198,24 +211,28 @@ class FastPath(Predictor):
                 inputs[key] = self._for(booster, M, filled)
             return inputs[key]
 
-        Xc = input_for(self._classifier)
+        def run(booster: Any, kind: Kind = "normal") -> np.ndarray:
+            X = input_for(booster)
+            single = self._single.get((id(booster), kind)) if n == 1 else None
+            if single is not None:
+                out = single(X[0])
+                return out if kind == "contrib" else out[0]
+            return np.asarray(booster.predict(X, pred_contrib=kind == "contrib", **threads), dtype=np.float64)
+
         if self._patterns is not None and n >= _PATTERNS_FROM:
-            contributions = self._patterns(Xc)
+            contributions = self._patterns(input_for(self._classifier))
         else:
-            contributions = np.asarray(self._classifier.predict(Xc, pred_contrib=True, **threads), dtype=np.float64)
+            contributions = run(self._classifier, "contrib")
         if self._proba_from_contributions:
             raw = 1.0 / (1.0 + np.exp(-contributions.sum(axis=1)))
         else:
-            raw = np.asarray(self._classifier.predict(Xc, **threads), dtype=np.float64)
+            raw = run(self._classifier)
         p_close = self._calibrate(raw)
         if self._hours is not None:
-            hours = np.maximum(np.asarray(self._hours.predict(input_for(self._hours), **threads)), _MIN_HOURS)
+            hours = np.maximum(run(self._hours), _MIN_HOURS)
         else:
             hours = np.full(n, float(self.scorer.default_hours))
-        if self._days is not None:
-            days = np.maximum(np.expm1(np.asarray(self._days.predict(input_for(self._days), **threads))), 0.0)
-        else:
-            days = np.full(n, np.nan)
+        days = np.maximum(np.expm1(run(self._days)), 0.0) if self._days is not None else np.full(n, np.nan)
         categories = {col: self._cat_text[col][M[:, i].astype(np.int64)] for i, col in self._cat_cols}
         values = M.copy()
         for i, _ in self._cat_cols:
@@ -319,6 +336,16 @@ def _fill_values(scorer: LeadScorer, probe: pd.DataFrame, columns: list[str]) ->
     return np.array(
         [np.nan if dtypes[col] == CATEGORY_DTYPE else float(filled[col].iloc[0]) for col in columns],
         dtype=np.float64,
+    )
+
+
+def _concatenate(parts: list[Predictions]) -> Predictions:
+    return Predictions(
+        **{
+            name: np.concatenate([getattr(part, name) for part in parts])
+            for name in ("p_close", "expected_hours", "expected_days", "contributions", "values")
+        },
+        categories={col: np.concatenate([part.categories[col] for part in parts]) for col in parts[0].categories},
     )
 
 

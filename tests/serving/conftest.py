@@ -41,6 +41,14 @@ class Trained:
 
 
 @pytest.fixture(scope="session")
+def boosters() -> dict[str, Any]:
+    """The tiny boosters of `tests.serving.tiny_boosters`, trained once."""
+    from tests.serving.tiny_boosters import BOOSTERS, train
+
+    return {name: train(params, seed=k) for k, (name, params) in enumerate(BOOSTERS.items())}
+
+
+@pytest.fixture(scope="session")
 def serving_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A temp home for MLflow, BentoML and the prediction log, set in the environment for the session."""
     home = tmp_path_factory.mktemp("serving-home")

@@ -1,5 +1,5 @@
-"""Per-pattern contributions against LightGBM's own pred_contrib, on boosters trained here on tiny random frames
-(NaNs, zeros, negative values, categorical features, both ways of treating missing values), and the fallbacks."""
+"""Per-pattern contributions against LightGBM's own pred_contrib on the tiny boosters of `tiny_boosters` (every
+kind of split), and the fallbacks."""
 
 from __future__ import annotations
 
@@ -15,79 +15,15 @@ from hypothesis import strategies as st
 from features.contract import LeadBatch
 from serving import contributions as contrib
 from serving import scoring
-from serving.contributions import K_ZERO, PatternContributions, UnsupportedBooster, pattern_contributions
+from serving.contributions import PatternContributions, UnsupportedBooster, pattern_contributions
 from serving.scoring import FastPath, Predictor
 from tests.serving.conftest import Trained
-
-N_COLUMNS = 5
-CATEGORICAL = [3, 4]
-
-
-def _frame(seed: int, n: int = 600) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    X = np.empty((n, N_COLUMNS))
-    X[:, 0] = rng.normal(size=n)  # negative and positive, never missing
-    X[:, 1] = np.where(rng.random(n) < 0.2, np.nan, rng.exponential(2.0, n))  # NaN as missing
-    X[:, 2] = np.where(rng.random(n) < 0.3, 0.0, rng.integers(-3, 10, n))  # many zeros
-    X[:, 3] = np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 9, n))  # a category, sometimes missing
-    X[:, 4] = rng.integers(0, 3, n)  # few categories: one-vs-rest splits
-    signal = (
-        X[:, 0]
-        + 0.4 * np.nan_to_num(X[:, 1], nan=3.0)
-        - (X[:, 2] == 0)
-        + 1.5 * np.isin(X[:, 3], [1, 4, 7])
-        - 0.8 * (X[:, 4] == 2)
-    )
-    y = (rng.random(n) < 1 / (1 + np.exp(-(signal - 1.0)))).astype(float)
-    return X, y
-
-
-def _train(params: dict[str, Any], seed: int = 0, rounds: int = 15) -> lgb.Booster:
-    X, y = _frame(seed)
-    base = {
-        "objective": "binary",
-        "num_leaves": 7,
-        "min_data_in_leaf": 5,
-        "min_data_per_group": 5,
-        "cat_smooth": 1.0,
-        "max_cat_to_onehot": 4,
-        "learning_rate": 0.3,
-        "num_threads": 1,
-        "deterministic": True,
-        "seed": seed,
-        "verbose": -1,
-    }
-    data = lgb.Dataset(X, y, categorical_feature=CATEGORICAL, params={"verbose": -1, **params})
-    return lgb.train({**base, **params}, data, num_boost_round=rounds)
-
-
-BOOSTERS = {
-    "nan-missing": {},
-    "zero-as-missing": {"zero_as_missing": True},
-    "wide-regression": {"objective": "regression", "num_leaves": 31, "min_data_in_leaf": 3},
-    "no-missing": {"use_missing": False},
-}
-
-
-@pytest.fixture(scope="module")
-def boosters() -> dict[str, lgb.Booster]:
-    return {name: _train(params, seed=k) for k, (name, params) in enumerate(BOOSTERS.items())}
-
-
-def _splits(booster: lgb.Booster) -> list[dict[str, Any]]:
-    found = []
-    stack = [tree["tree_structure"] for tree in booster.dump_model()["tree_info"]]
-    while stack:
-        node = stack.pop()
-        if "split_index" in node:
-            found.append(node)
-            stack += [node["left_child"], node["right_child"]]
-    return found
+from tests.serving.tiny_boosters import BOOSTERS, N_COLUMNS, frame, splits, train, value_pool
 
 
 def test_the_boosters_cover_every_kind_of_split(boosters: dict[str, lgb.Booster]) -> None:
     # Otherwise the parity tests below would not test what they claim to.
-    kinds = {(s["decision_type"], s["missing_type"]) for b in boosters.values() for s in _splits(b)}
+    kinds = {(s["decision_type"], s["missing_type"]) for b in boosters.values() for s in splits(b)}
     assert {("<=", "None"), ("<=", "Zero"), ("<=", "NaN"), ("==", "None")} <= kinds, kinds
     plans = PatternContributions(boosters["wide-regression"])._plans
     assert max(plan.bits for plan in plans) > contrib._TABLE_NODES  # the sorting way of grouping patterns too
@@ -100,7 +36,7 @@ def test_the_probe_check_passes_and_the_leaves_are_lightgbms(boosters: dict[str,
     assert patterns is not None
     X = patterns.probe_matrix()
     # The probe holds every threshold, its neighbouring doubles, NaN, 0 and every category code.
-    for split in _splits(booster):
+    for split in splits(booster):
         column = X[:, split["split_feature"]]
         if split["decision_type"] == "<=":
             thr = float(split["threshold"])
@@ -112,22 +48,12 @@ def test_the_probe_check_passes_and_the_leaves_are_lightgbms(boosters: dict[str,
     np.testing.assert_allclose(patterns(X), booster.predict(X, pred_contrib=True), rtol=0, atol=1e-12)
 
 
-def _value_pool(booster: lgb.Booster) -> list[float]:
-    pool = [0.0, -0.0, np.nan, K_ZERO, -K_ZERO, 1e-40, -1.0, -0.5, 0.5, 2.0**31, np.inf, -np.inf]
-    pool += [float(c) for c in range(-1, 12)]  # every category code, -1 (missing) and unseen ones
-    for split in _splits(booster):
-        if split["decision_type"] == "<=":
-            thr = float(split["threshold"])
-            pool += [thr, float(np.nextafter(thr, np.inf)), float(np.nextafter(thr, -np.inf))]
-    return pool
-
-
 @pytest.mark.parametrize("name", list(BOOSTERS))
 @settings(max_examples=25, deadline=None)
 @given(data=st.data())
 def test_parity_with_pred_contrib_on_random_rows(boosters: dict[str, lgb.Booster], name: str, data: Any) -> None:
     booster = boosters[name]
-    value = st.sampled_from(_value_pool(booster)) | st.floats(-20, 20)
+    value = st.sampled_from(value_pool(booster)) | st.floats(-20, 20)
     rows = data.draw(st.lists(st.tuples(*[value] * N_COLUMNS), min_size=1, max_size=60))
     X = np.array(rows, dtype=np.float64)
     expected = booster.predict(X, pred_contrib=True)
@@ -135,8 +61,8 @@ def test_parity_with_pred_contrib_on_random_rows(boosters: dict[str, lgb.Booster
 
 
 def test_the_iterations_are_those_predict_uses() -> None:
-    X, _ = _frame(7)
-    booster = _train({}, seed=3, rounds=12)
+    X, _ = frame(7)
+    booster = train({}, seed=3, rounds=12)
     booster.best_iteration = 5  # as early stopping leaves it: predict uses the first 5 trees
     patterns = PatternContributions(booster)
     assert patterns.iterations == 5
@@ -144,7 +70,7 @@ def test_the_iterations_are_those_predict_uses() -> None:
 
 
 def test_no_rows_and_a_wrong_width() -> None:
-    booster = _train({}, rounds=3)
+    booster = train({}, rounds=3)
     patterns = PatternContributions(booster)
     assert patterns(np.empty((0, N_COLUMNS))).shape == (0, N_COLUMNS + 1)
     with pytest.raises(ValueError, match="5 columns"):
@@ -152,7 +78,7 @@ def test_no_rows_and_a_wrong_width() -> None:
 
 
 def test_unsupported_boosters_fall_back_to_lightgbm(caplog: pytest.LogCaptureFixture) -> None:
-    X, y = _frame(1)
+    X, y = frame(1)
     multiclass = lgb.train(
         {"objective": "multiclass", "num_class": 3, "num_leaves": 4, "verbose": -1, "num_threads": 1},
         lgb.Dataset(X, (X[:, 0] > 0).astype(int) + (X[:, 0] > 1)),
