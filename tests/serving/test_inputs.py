@@ -188,6 +188,41 @@ def test_timestamp_reading_agrees_with_pandas(values: list[str | None]) -> None:
     np.testing.assert_array_equal(us, expected_us)
 
 
+SPELLINGS = ["2026-09-20T10:00:00Z", "2026-09-20T12:00:00+02:00", "2026-09-20T10:00:00", "2026-09-20", None]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(*[st.sampled_from([*SPELLINGS, "2026-09-31"])] * 3), min_size=1, max_size=4))
+def test_times_read_together_are_read_as_each_field_alone(schema: FeatureSchema, spellings: list[Any]) -> None:
+    # prepare reads as_of, created_at and every event ts in one pass when Arrow reads them all one way, and field
+    # by field otherwise: either way each value must be what `_parse_times` makes of its own field.
+    items = [
+        {"as_of": as_of, "created_at": created, "events": [] if ts is None else [{"type": "page_visit", "ts": ts}]}
+        for as_of, created, ts in spellings
+    ]
+    fields = {
+        "as_of": [as_of for as_of, _, _ in spellings],
+        "created_at": [created for _, created, _ in spellings],
+        "ts": [ts for _, _, ts in spellings if ts is not None],
+    }
+    alone = {name: _parse_times(pa.array(values, type=pa.large_string())) for name, values in fields.items()}
+    if any(bad.any() for _, bad in alone.values()):
+        with pytest.raises(RequestError) as exc:
+            prepare(leads_of(*items), schema, Limits(10, 5), NOW)
+        flagged = set(problems(exc))
+        assert {p for p in flagged if p.endswith(".as_of")} == {
+            f"leads[{i}].as_of" for i in np.flatnonzero(alone["as_of"][1])
+        }
+        assert len(flagged) == sum(int(bad.sum()) for _, bad in alone.values())
+        return
+    columns = prepare(leads_of(*items), schema, Limits(10, 5), NOW).columns
+    np.testing.assert_array_equal(
+        columns.as_of_us, np.where(alone["as_of"][0] == np.iinfo(np.int64).min, NOW, alone["as_of"][0])
+    )
+    np.testing.assert_array_equal(columns.created_us, alone["created_at"][0])
+    np.testing.assert_array_equal(columns.event_ts_us, alone["ts"][0])
+
+
 def test_unreadable_timestamps_are_flagged() -> None:
     values = ["2026-09-20T10:00:00Z", "2026-09-31", "2026-09-20T10:00:00+99:00", None]
     _, bad = _parse_times(pa.array(values, type=pa.large_string()))
