@@ -71,7 +71,7 @@ _STR: Final = pd.StringDtype("pyarrow", na_value=np.nan)
 _TEXT_TYPE: Final = pa.large_string()
 # Up to this many values, membership is a Python set lookup: Arrow builds a hash table of the allowed values on
 # every call, which costs more than the lookups for a single lead.
-_SMALL: Final = 16
+_SMALL: Final = 128
 _EVENT_STRUCT: Final = pa.struct([("type", _TEXT_TYPE), ("ts", _TEXT_TYPE), ("asset", _TEXT_TYPE)])
 
 
