@@ -49,7 +49,7 @@ from starlette.responses import Response
 
 from leadrank.settings import Settings
 from serving.inputs import Limits
-from serving.middleware import ApiGuard
+from serving.middleware import ApiGuard, bentoml_options
 from serving.model_store import load_model, model_tag_from_env, stored_model
 from serving.predictions import PredictionLog
 from serving.request_items import request_items
@@ -62,7 +62,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # --- the adaptive-batching variant ----------------------------------------------------------------------------
 
 
-@bentoml.service(name="leadrank-batched", traffic={"timeout": 120}, logging={"access": {"enabled": False}})
+@bentoml.service(name="leadrank-batched", **bentoml_options())
 class BatchedScorer:
     """POST /score with BentoML's adaptive batching: concurrent requests are merged into one model call.
 
@@ -87,7 +87,7 @@ class BatchedScorer:
         return scored
 
 
-@bentoml.service(name="leadrank-floor", logging={"access": {"enabled": False}})
+@bentoml.service(name="leadrank-floor", **bentoml_options())
 class FloorService:
     """BentoML's own floor: the same request body validated into the same `Lead` models behind the same
     middleware, and a constant answer; what is left of /score's time above it is the service's own."""

@@ -38,6 +38,21 @@ MAX_BODY_BYTES: Final = 256 * 1024 * 1024
 _TIMESTAMP_FIELDS: Final = frozenset({"ts", "created_at", "as_of"})
 
 
+def bentoml_options() -> dict[str, Any]:
+    """How BentoML's own middlewares treat the service (the benchmark's variants take the same).
+
+    BentoML's per-request access log is off: the prediction log records every scored request, and formatting
+    and writing a log line costs a large share of a single-lead request. OpenTelemetry spans are not made for
+    the API routes either: BentoML's default sample rate is 0, so they were made and dropped, at about a tenth
+    of a single-lead request's time. Both come back with BENTOML_CONFIG_OPTIONS (README, Configuration).
+    """
+    return {
+        "traffic": {"timeout": 120},
+        "logging": {"access": {"enabled": False}},
+        "tracing": {"excluded_urls": ["/score", "/rank", "/model"]},
+    }
+
+
 def json_path(loc: Sequence[Any]) -> str:
     """`("leads", 0, "events", 2, "ts")` -> `leads[0].events[2].ts`; the empty location is the body."""
     out = ""

@@ -27,7 +27,7 @@ from starlette.responses import Response
 from leadrank.settings import Settings
 from serving.errors import PredictionLogError, RequestError
 from serving.inputs import Limits
-from serving.middleware import ApiGuard
+from serving.middleware import ApiGuard, bentoml_options
 from serving.model_store import load_model, model_tag_from_env, stored_model
 from serving.predictions import PredictionLog
 from serving.schemas import (
@@ -46,8 +46,6 @@ from serving.scoring import Answer, Objective, ScoringEngine
 log = logging.getLogger(__name__)
 
 # Requests up to this size are scored on the event loop itself (see `LeadScorer._serve`).
-# Routes BentoML's OpenTelemetry middleware passes by (patterns searched in the URL).
-UNTRACED_ROUTES = ("/score", "/rank", "/model")
 INLINE_LEADS = 16
 INLINE_EVENTS = 2000
 GC_THRESHOLDS = (20_000, 10, 100)
@@ -95,18 +93,7 @@ def _json(status: int, body: dict[str, Any]) -> Response:
     return Response(to_json(body, inf_nan_mode="null"), status_code=status, media_type="application/json")
 
 
-# BentoML's per-request access log is off: the prediction log records every scored request, and formatting and
-# writing a log line costs a large share of a single-lead request. Turn it back on with
-# BENTOML_CONFIG_OPTIONS="services.leadrank.logging.access.enabled=true".
-# OpenTelemetry spans are not made for the API routes either: BentoML's default sample rate is 0, so they were
-# made and dropped, at about a tenth of a single-lead request's time. README (BENTOML_CONFIG_OPTIONS) says how
-# to trace them.
-@bentoml.service(
-    name="leadrank",
-    traffic={"timeout": 120},
-    logging={"access": {"enabled": False}},
-    tracing={"excluded_urls": list(UNTRACED_ROUTES)},
-)
+@bentoml.service(name="leadrank", **bentoml_options())
 @bentoml.asgi_app(model_api, path="/")
 class LeadScorer:
     """Capacity-aware lead scoring: the chance each lead closes, the selling hours it costs, the days to close,
