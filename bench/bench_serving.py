@@ -47,10 +47,11 @@ import numpy as np
 import pandas as pd
 from starlette.responses import Response
 
+from features.simulate import SimulatedHistory
 from leadrank.settings import Settings
 from serving.inputs import Limits
 from serving.middleware import ApiGuard, bentoml_options
-from serving.model_store import load_model, model_tag_from_env, stored_model
+from serving.model_store import ImportedModel, load_model, model_tag_from_env, stored_model
 from serving.predictions import PredictionLog
 from serving.request_items import request_items
 from serving.schemas import Lead, ScoreRequest, ScoreResponse
@@ -306,6 +307,47 @@ def profile(title: str, call: Callable[[], Any], repeat: int) -> str:
     return f"\n#### Profile: {title} ({repeat} calls)\n\n```\n{text}\n```"
 
 
+@dataclass(frozen=True)
+class BenchModel:
+    history: SimulatedHistory
+    settings: Settings
+    imported: ImportedModel
+    items: list[dict[str, Any]]  # single-lead request items
+
+
+def train_bench_model(workdir: Path) -> BenchModel:
+    """Simulate 6,000 leads, train and register a model in `workdir` and import it into a BentoML store there;
+    this process's environment (and so every server it starts) points at them. The single-lead requests are the
+    most recent 300 leads, at their decision time."""
+    os.environ.update(
+        {
+            "LEADRANK_HOME": str(workdir),
+            "BENTOML_HOME": str(workdir / "bentoml"),
+            "BENTOML_DO_NOT_TRACK": "True",
+        }
+    )
+    for name in ("MLFLOW_TRACKING_URI", "LEADRANK_TRACKING_URI", "LEADRANK_PREDICTION_DB", "LEADRANK_API_TOKENS"):
+        os.environ.pop(name, None)
+
+    from features.contract import LeadBatch
+    from features.simulate import simulate
+    from serving.model_store import BENTO_MODEL_ENV, import_model
+    from training.pipeline import TrainingData, TrainOptions, train
+
+    print(f"working in {workdir}; training a model ...", file=sys.stderr)
+    history = simulate(n_leads=6000, seed=3)
+    settings = Settings(home=workdir, min_closed_leads=200, min_wins=20)
+    train(TrainingData(batch=LeadBatch(history.leads, history.events)), settings, TrainOptions(seed=1))
+    imported = import_model(settings)
+    os.environ[BENTO_MODEL_ENV] = imported.tag
+    recent = history.leads.sort_values("decided_at").tail(300)
+    return BenchModel(history, settings, imported, request_items(recent, history.events))
+
+
+def single_lead_bodies(items: list[dict[str, Any]]) -> list[bytes]:
+    return [json.dumps({"leads": [item]}).encode() for item in items]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests, no 2-worker runs")
@@ -319,36 +361,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     worker_counts = (1,) if args.quick else (1, 2)
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-serving-"))
-    os.environ.update(
-        {
-            "LEADRANK_HOME": str(workdir),
-            "BENTOML_HOME": str(workdir / "bentoml"),
-            "BENTOML_DO_NOT_TRACK": "True",
-        }
-    )
-    for name in ("MLFLOW_TRACKING_URI", "LEADRANK_TRACKING_URI", "LEADRANK_PREDICTION_DB", "LEADRANK_API_TOKENS"):
-        os.environ.pop(name, None)
+    model = train_bench_model(workdir)
+    settings, imported, items = model.settings, model.imported, model.items
+    tracking_uri = settings.resolved_tracking_uri()
+    model_uri = f"models:/{settings.model_name}/{imported.mlflow_version}"
+    score_bodies = single_lead_bodies(items)
 
     import mlflow
 
-    from features.contract import LeadBatch
     from features.simulate import simulate
-    from serving.model_store import BENTO_MODEL_ENV, import_model
-    from training.pipeline import TrainingData, TrainOptions, train
 
-    print(f"working in {workdir}; training a model ...", file=sys.stderr)
-    history = simulate(n_leads=6000, seed=3)
-    settings = Settings(home=workdir, min_closed_leads=200, min_wins=20)
-    train(TrainingData(batch=LeadBatch(history.leads, history.events)), settings, TrainOptions(seed=1))
-    imported = import_model(settings)
-    os.environ[BENTO_MODEL_ENV] = imported.tag
-    tracking_uri = settings.resolved_tracking_uri()
-    model_uri = f"models:/{settings.model_name}/{imported.mlflow_version}"
-
-    # Single-lead requests: the most recent 300 leads, at their decision time.
-    recent = history.leads.sort_values("decided_at").tail(300)
-    items = request_items(recent, history.events)
-    score_bodies = [json.dumps({"leads": [item]}).encode() for item in items]
     mlflow_bodies = [json.dumps({"dataframe_records": [pyfunc_record(item)]}).encode() for item in items]
     events_per_lead = np.mean([len(i["events"]) for i in items])
 

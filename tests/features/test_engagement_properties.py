@@ -17,6 +17,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import features.engagement as engagement
 from features.contract import LeadBatch
 from features.engagement import DEFAULT_STAGE_MAP, FLAG_EVENT_TYPES, EngagementFeatures, LeadColumns
 
@@ -311,3 +312,16 @@ def test_array_path_equals_the_frame_path(history: tuple[pd.DataFrame, pd.DataFr
         got = expected[column]
         want = got.cat.codes.to_numpy() if isinstance(got.dtype, pd.CategoricalDtype) else got.to_numpy()
         np.testing.assert_array_equal(values[k], want, err_msg=column)
+
+
+@SETTINGS
+@given(
+    st.lists(st.none() | st.sampled_from(["a", "b", "", "é", "a "]) | st.text(max_size=3), max_size=70),
+    st.sampled_from([pa.large_string(), pa.string()]),
+)
+def test_short_columns_are_factorized_as_arrow_does(values: list[str | None], text_type: pa.DataType) -> None:
+    array = pa.array(values, type=text_type)
+    codes, uniques = engagement._factorize(array)
+    encoded = array.dictionary_encode()
+    np.testing.assert_array_equal(codes, encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False))
+    assert uniques.equals(encoded.dictionary)
