@@ -3,12 +3,13 @@
 The model is the logged `LeadScorer`. Its own `predict_features` goes through scikit-learn's LightGBM
 wrappers, which turn the feature frame into a LightGBM dataset on every call (category mapping, dtype checks);
 for one lead that conversion costs many times the trees themselves. `FastPath` does the conversion once per
-request into a float matrix and calls the three boosters directly, once each, plus once for the
-contributions. It reproduces the scorer exactly (same boosters, same calibrator, same post-processing);
-`FastPath.build` checks that on a probe batch when the model is loaded and falls back to the scorer's own
-methods if anything differs. For big requests the contributions come from `serving.contributions`, which asks
-LightGBM once per tree and decision pattern instead of once per lead, and checks itself against LightGBM's
-own when the model is loaded.
+request into a float matrix and calls each booster directly, once: the classifier for its contributions (the
+probability follows from their sum), then the hours and days models. It reproduces the scorer exactly (same
+boosters, same calibrator, same post-processing); `FastPath.build` checks that on a probe batch, as a whole and
+lead by lead, when the model is loaded and falls back to the scorer's own methods if anything differs. A
+one-lead request goes through LightGBM's single-row C API (`serving.single_row`); for big requests the
+contributions come from `serving.contributions`, which asks LightGBM once per tree and decision pattern instead
+of once per lead, and checks itself against LightGBM's own when the model is loaded.
 """
 
 from __future__ import annotations
