@@ -265,12 +265,8 @@ def _parse_all_times(texts: list[pa.Array]) -> list[tuple[np.ndarray, np.ndarray
     together = _arrow_times(pa.concat_arrays(texts))
     if together is None:
         return [_parse_times(text) for text in texts]
-    parts, start = [], 0
-    for text in texts:
-        end = start + len(text)
-        parts.append((together[start:end], np.zeros(len(text), dtype=bool)))
-        start = end
-    return parts
+    ends = np.cumsum([len(text) for text in texts])[:-1]
+    return [(us, np.zeros(len(us), dtype=bool)) for us in np.split(together, ends)]
 
 
 def _arrow_times(text: pa.Array) -> np.ndarray | None:
@@ -362,23 +358,22 @@ def _attributes_of(
         values = list(map(operator.methodcaller("get", key), dicts))
         spec = schema.attribute(key)
         assert spec is not None
-        # The request schema lets only these five types through; mostly a column holds one or two of them.
-        present = set(map(type, values))
-        plain = _NUMBERS if spec.kind == NUMERIC else _TEXTS
-        if present <= plain:  # the common case: nothing to check value by value
-            columns[key] = np.array(values, dtype=np.float64) if spec.kind == NUMERIC else pa.array(values, _TEXT_TYPE)
-            bad = None
+        numeric = spec.kind == NUMERIC
+        bad = None
+        # The request schema lets only five types through; mostly a column holds one or two of them.
+        if set(map(type, values)) <= (_NUMBERS if numeric else _TEXTS):  # nothing to check value by value
+            columns[key] = np.array(values, dtype=np.float64) if numeric else pa.array(values, _TEXT_TYPE)
         else:
             # Type codes, one C-level pass.
             kinds = np.fromiter(map(_KIND.__getitem__, map(type, values)), dtype=np.int8, count=n)
             bad = kinds == _BOOL
-            if spec.kind == NUMERIC:
+            if numeric:
                 numbers, unreadable = _numeric(values, kinds)
                 bad |= unreadable
                 columns[key] = numbers
             else:
-                columns[key] = _text(values, kinds)
-        if spec.kind != NUMERIC:
+                columns[key] = _text(values)
+        if not numeric:
             warnings += _unseen(
                 columns[key],
                 schema.categories.get(spec.feature, ()),
@@ -410,10 +405,9 @@ def _numeric(values: list[Any], kinds: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return out, bad
 
 
-def _text(values: list[Any], kinds: np.ndarray) -> pa.Array:
-    """A categorical attribute as Arrow text; numbers are spelled as pandas spells them (3 -> "3")."""
-    if ((kinds == _TEXT) | (kinds == _NONE)).all():
-        return pa.array(values, type=_TEXT_TYPE)
+def _text(values: list[Any]) -> pa.Array:
+    """A categorical attribute holding more than text as Arrow text; numbers are spelled as pandas spells them
+    (3 -> "3")."""
     return pa.array(pd.Series(values, dtype="str").array)
 
 

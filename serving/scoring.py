@@ -135,7 +135,7 @@ class FastPath(Predictor):
         # LightGBM on its own probe (logged): then every request uses LightGBM's pred_contrib.
         self._patterns = pattern_contributions(self._classifier)
         # One-lead requests skip `Booster.predict`'s per-call set-up (`build` checks them on every probe row).
-        self._single: dict[tuple[int, str], SingleRow] = {}
+        self._single: dict[tuple[int, Kind], SingleRow] = {}
         kinds: list[tuple[Any, Kind]] = [(self._classifier, "contrib"), (self._hours, "normal"), (self._days, "normal")]
         for booster, kind in kinds:
             if booster is not None and (predictor := single_row(booster, kind)) is not None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
+from hypothesis import strategies as st
 
 from serving.contributions import K_ZERO
 
@@ -80,3 +81,9 @@ def value_pool(booster: lgb.Booster) -> list[float]:
             thr = float(split["threshold"])
             pool += [thr, float(np.nextafter(thr, np.inf)), float(np.nextafter(thr, -np.inf))]
     return pool
+
+
+def edge_rows(booster: lgb.Booster) -> st.SearchStrategy[tuple[float, ...]]:
+    """Rows whose values are drawn from `value_pool(booster)` or anywhere in [-20, 20]."""
+    value = st.sampled_from(value_pool(booster)) | st.floats(-20, 20)
+    return st.tuples(*[value] * N_COLUMNS)
