@@ -36,7 +36,6 @@ def main() -> None:
     from features.contract import LeadBatch
     from features.simulate import simulate, write_history
     from handoff import hand_off
-    from leadrank.settings import Settings
     from training.candidates import points_score
     from training.capacity_eval import select_by_order
     from training.pipeline import TrainOptions, load_training_data, train
@@ -45,11 +44,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         write_history(history, data_dir)
-        result = train(load_training_data(data_dir=data_dir), Settings(home=Path(tmp)), TrainOptions(register=False))
-    scorer = result.scorer
+        result = train(load_training_data(data_dir=data_dir), TrainOptions(register=False))
+    model = result.model
     open_leads = history.leads[history.leads[c.OUTCOME].isna()].reset_index(drop=True)
     batch = LeadBatch(open_leads, history.events)
-    scored = scorer.predict(batch)
+    scored = model.predict_frame(batch)
     truth = history.truth.set_index(c.LEAD_ID).reindex(open_leads[c.LEAD_ID])
     true_p = truth["p_close"].to_numpy()
     true_h = truth["expected_hours"].to_numpy()

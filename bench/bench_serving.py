@@ -47,13 +47,13 @@ import numpy as np
 import pandas as pd
 from starlette.responses import Response
 
+from features.records import flat_frame, to_records
 from features.simulate import SimulatedHistory
 from leadrank.settings import Settings
 from serving.inputs import Limits
 from serving.middleware import ApiGuard, bentoml_options
 from serving.model_store import ImportedModel, load_model, model_tag_from_env, stored_model
 from serving.predictions import PredictionLog
-from serving.request_items import request_items
 from serving.schemas import Lead, ScoreRequest, ScoreResponse
 from serving.scoring import ScoringEngine
 
@@ -77,7 +77,7 @@ class BatchedScorer:
         settings = Settings()
         loaded = load_model(stored_model(str(type(self).model_ref.tag)))
         limits = Limits(settings.max_batch, settings.max_events_per_lead)
-        self.engine = ScoringEngine(loaded.scorer, loaded.model_version, limits)
+        self.engine = ScoringEngine(loaded.model, loaded.model_version, limits)
         self.log = PredictionLog(settings.resolved_prediction_db())
 
     @bentoml.api(route="/score", batchable=True, max_batch_size=32, max_latency_ms=300)
@@ -272,15 +272,9 @@ def mlflow_server(model_uri: str, tracking_uri: str, workers: int) -> Iterator[i
 
 
 def pyfunc_record(item: dict[str, Any]) -> dict[str, Any]:
-    """The same lead in the pyfunc's input shape (its signature names the reference time decided_at)."""
-    return {
-        "lead_id": item["lead_id"],
-        "created_at": item["created_at"],
-        "decided_at": item["as_of"],
-        "source": item["source"],
-        **{k: (float(v) if k == "company_size" else v) for k, v in item["attributes"].items()},
-        "events": [{"type": e["type"], "ts": e["ts"], "asset": e.get("asset")} for e in item["events"]],
-    }
+    """The same lead in the pyfunc's input shape (`features.records.flat_frame`: attributes as columns)."""
+    record: dict[str, Any] = flat_frame([item]).iloc[0].to_dict()
+    return record
 
 
 # --- report ---------------------------------------------------------------------------------------------------
@@ -332,16 +326,17 @@ def train_bench_model(workdir: Path) -> BenchModel:
     from features.contract import LeadBatch
     from features.simulate import simulate
     from serving.model_store import BENTO_MODEL_ENV, import_model
-    from training.pipeline import TrainingData, TrainOptions, train
+    from training.pipeline import TrainingData, TrainOptions
+    from training.tracking_run import train_and_log
 
     print(f"working in {workdir}; training a model ...", file=sys.stderr)
     history = simulate(n_leads=6000, seed=3)
     settings = Settings(home=workdir, min_closed_leads=200, min_wins=20)
-    train(TrainingData(batch=LeadBatch(history.leads, history.events)), settings, TrainOptions(seed=1))
+    train_and_log(TrainingData(batch=LeadBatch(history.leads, history.events)), settings, TrainOptions(seed=1))
     imported = import_model(settings)
     os.environ[BENTO_MODEL_ENV] = imported.tag
     recent = history.leads.sort_values("decided_at").tail(300)
-    return BenchModel(history, settings, imported, request_items(recent, history.events))
+    return BenchModel(history, settings, imported, to_records(recent, history.events))
 
 
 def single_lead_bodies(items: list[dict[str, Any]]) -> list[bytes]:
@@ -382,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     frames = [f.astype({"company_size": "float64"}) for f in frames]
     results.append(in_process("in-process: pyfunc.predict", lambda k: pyfunc.predict(frames[k % len(frames)]), n1))
     loaded = load_model(stored_model(imported.tag))
-    engine = ScoringEngine(loaded.scorer, loaded.model_version, Limits(10_000, 5_000))
+    engine = ScoringEngine(loaded.model, loaded.model_version, Limits(10_000, 5_000))
     leads = [[Lead.model_validate(item)] for item in items]
     now = time.time_ns() // 1000
     results.append(
@@ -414,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # /rank with 10,000 leads and their events.
     big = simulate(n_leads=args.rank_leads + 500, seed=11)
     rank_leads = big.leads.head(args.rank_leads)
-    rank_items = request_items(rank_leads, big.events)
+    rank_items = to_records(rank_leads, big.events)
     rank_body = json.dumps({"leads": rank_items, "capacity": {"hours": 2000}}).encode()
     n_events = sum(len(i["events"]) for i in rank_items)
     rank_times = []

@@ -40,18 +40,13 @@ def quality(leads: int, seed: int) -> dict[str, object]:
     import pandas as pd
 
     from features.simulate import simulate, write_history
-    from leadrank.settings import Settings
     from training.pipeline import TrainOptions, load_training_data, train
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         write_history(simulate(n_leads=leads, seed=seed), data_dir)
         t0 = time.perf_counter()
-        res = train(
-            load_training_data(data_dir=data_dir),
-            Settings(home=Path(tmp)),
-            TrainOptions(seed=seed, register=False),
-        )
+        res = train(load_training_data(data_dir=data_dir), TrainOptions(seed=seed, register=False))
         secs = time.perf_counter() - t0
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 20)
@@ -78,12 +73,10 @@ def quality(leads: int, seed: int) -> dict[str, object]:
 
 
 def bank() -> dict[str, object]:
-    from leadrank.settings import Settings
     from training.pipeline import TrainOptions, load_training_data, train
 
     spec = REPO / "examples" / "bank-marketing.toml"
-    with tempfile.TemporaryDirectory() as tmp:
-        res = train(load_training_data(spec=spec), Settings(home=Path(tmp)), TrainOptions(seed=7, register=False))
+    res = train(load_training_data(spec=spec), TrainOptions(seed=7, register=False))
     print(res.summary.round(4).to_string())
     m = res.metrics
     return {

@@ -20,11 +20,23 @@ OUTCOME: Final = "outcome"
 CLOSED_AT: Final = "closed_at"
 SALES_HOURS: Final = "sales_hours"
 DEAL_VALUE: Final = "deal_value"
+# The time a lead's features are computed at when scoring (serving: "now" or the request's as_of); training
+# uses DECIDED_AT.
+AS_OF: Final = "as_of"
 FIRMOGRAPHIC: Final = ("industry", "company_size", "country", "job_level")
 
+# The contract's own lead columns: never lead attributes (identifiers, times, and outcomes, which would leak);
+# an attribute of the same name would silently take the column's role.
+RESERVED_COLUMNS: Final = frozenset(
+    {LEAD_ID, CREATED_AT, DECIDED_AT, SOURCE, OUTCOME, CLOSED_AT, SALES_HOURS, DEAL_VALUE, AS_OF}
+)
 REQUIRED_LEAD_COLUMNS: Final = (LEAD_ID, CREATED_AT, DECIDED_AT, SOURCE)
 OPTIONAL_LEAD_COLUMNS: Final = (OUTCOME, CLOSED_AT, SALES_HOURS, DEAL_VALUE)
 LEAD_TIME_COLUMNS: Final = (CREATED_AT, DECIDED_AT, CLOSED_AT)
+
+# A lead that costs (almost) no selling time would get an infinite closes-per-hour density and jump every
+# queue; nobody sells in zero time, so no lead is charged less than this many hours (model and handoff alike).
+MIN_HOURS: Final = 0.1
 
 WON: Final = "won"
 LOST: Final = "lost"

@@ -28,16 +28,15 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
 from features.contract import (
+    AS_OF,
     ASSET,
-    CLOSED_AT,
     CREATED_AT,
     DEAL_VALUE,
     DECIDED_AT,
     EVENT_LEAD_ID,
     EVENT_TYPE,
     LEAD_ID,
-    OUTCOME,
-    SALES_HOURS,
+    RESERVED_COLUMNS,
     SOURCE,
     TS,
 )
@@ -54,7 +53,6 @@ from features.schema import (
 
 logger = logging.getLogger(__name__)
 
-AS_OF: Final = "as_of"
 
 DEFAULT_STAGE_MAP: Final[Mapping[str, str]] = MappingProxyType(
     {
@@ -91,12 +89,8 @@ DEFAULT_ATTRIBUTE_KINDS: Final[Mapping[str, AttributeKind]] = MappingProxyType(
         "company_size": "numeric",
     }
 )
-# Contract columns that are never used as attributes: identifiers, times, and outcomes (which would leak).
-NON_ATTRIBUTE_COLUMNS: Final = frozenset(
-    {LEAD_ID, CREATED_AT, DECIDED_AT, SOURCE, OUTCOME, CLOSED_AT, SALES_HOURS, DEAL_VALUE, AS_OF}
-)
 # Of these, an explicit attribute list may still name deal_value (a quote can be known before the decision).
-_FORBIDDEN_ATTRIBUTES: Final = NON_ATTRIBUTE_COLUMNS - {DEAL_VALUE}
+_FORBIDDEN_ATTRIBUTES: Final = RESERVED_COLUMNS - {DEAL_VALUE}
 # An inferred text column with this many distinct values, most of them unique, is an identifier (e-mail).
 _ID_LIKE_MIN_DISTINCT: Final = 1000
 # LightGBM refuses feature names with JSON punctuation; attribute names are cleaned of these.
@@ -272,7 +266,7 @@ class EngagementFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
         categories = {spec.feature: _categories(leads[spec.column]) for spec in categorical_attrs}
         names = engagement + [a.feature for a in numeric_attrs] + [a.feature for a in categorical_attrs]
         dtypes = {n: FLOAT_DTYPE for n in names} | {a.feature: CATEGORY_DTYPE for a in categorical_attrs}
-        self.feature_schema_ = FeatureSchema(
+        schema = FeatureSchema(
             feature_names=tuple(names),
             dtypes=dtypes,
             categories=categories,
@@ -280,19 +274,43 @@ class EngagementFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
             stage_map=dict(stage_map),
             windows=windows,
         )
-        self.feature_names_out_ = list(names)
-        self.n_features_out_ = len(names)
-        self.columns_ = pd.Index(names, dtype="str")
-        self.category_dtypes_ = {f: self.feature_schema_.categorical_dtype(f) for f in categories}
-        self.category_values_ = {f: pa.array(list(c), type=pa.large_string()) for f, c in categories.items()}
-        self.category_index_ = {f: {v: i for i, v in enumerate(c)} for f, c in categories.items()}
+        self._set_fitted(schema)
         logger.debug("EngagementFeatures fitted: %d features, %d attributes", len(names), len(attributes))
         return self
+
+    @classmethod
+    def from_schema(cls, schema: FeatureSchema) -> EngagementFeatures:
+        """The fitted transformer a schema describes (the schema is all that `fit` learns): how a stored model's
+        features are restored without unpickling anything."""
+        categorical = [a.column for a in schema.attributes if a.kind == CATEGORICAL]
+        numeric = [a.column for a in schema.attributes if a.kind == NUMERIC]
+        features = cls(
+            stage_map=dict(schema.stage_map), windows=schema.windows, categorical=categorical, numeric=numeric
+        )
+        expected = _engagement_names(_validated_stage_map(features.stage_map), _validated_windows(features.windows))
+        if list(schema.feature_names[: len(expected)]) != expected:
+            raise FeatureInputError("feature schema: its engagement features differ from what its stage map gives")
+        features._set_fitted(schema)
+        return features
+
+    def _set_fitted(self, schema: FeatureSchema) -> None:
+        names = list(schema.feature_names)
+        categories = schema.categories
+        self.feature_schema_ = schema
+        self.feature_names_out_ = names
+        self.n_features_out_ = len(names)
+        self.columns_ = pd.Index(names, dtype="str")
+        self.category_dtypes_ = {f: schema.categorical_dtype(f) for f in categories}
+        self.category_values_ = {f: pa.array(list(c), type=pa.large_string()) for f, c in categories.items()}
+        self.category_index_ = {f: {v: i for i, v in enumerate(c)} for f, c in categories.items()}
 
     def transform(self, X: Any) -> pd.DataFrame:
         """Features of every lead of `X.leads`, in order; index `lead_id`, columns `feature_names_out_`."""
         ids, columns = self.columns_of(X)
-        values = self.transform_columns(columns)
+        return self.to_frame(ids, self.transform_columns(columns))
+
+    def to_frame(self, ids: pd.Index, values: np.ndarray) -> pd.DataFrame:
+        """`transform_columns`' output as the feature frame (index `ids`, categorical columns as categories)."""
         schema = self.feature_schema_
         n_float = len(schema.feature_names) - sum(1 for a in schema.attributes if a.kind == CATEGORICAL)
         blocks: list[tuple[Any, np.ndarray]] = [(values[:n_float], np.arange(n_float))]
@@ -359,13 +377,12 @@ class EngagementFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
         for j, spec in enumerate(numeric_attrs, start=n_engagement):
             given = columns.attributes.get(spec.column)
             values[j] = np.nan if given is None else given
-        # Models pickled before the dict lookup existed have no category_index_: they take the Arrow path.
-        index = getattr(self, "category_index_", None)
+        index = self.category_index_
         for k, spec in enumerate(categorical_attrs, start=n_engagement + len(numeric_attrs)):
             text = columns.attributes.get(spec.column)
             if text is None:
                 values[k] = -1
-            elif n <= _SMALL_BATCH and index is not None:
+            elif n <= _SMALL_BATCH:
                 values[k] = _category_codes_small(text, index[spec.feature])
             else:
                 values[k] = _positions(text, self.category_values_[spec.feature])
@@ -710,7 +727,7 @@ def _attribute_specs(
         if column in given:
             kinds[column] = given[column]
             continue
-        if column in NON_ATTRIBUTE_COLUMNS or not isinstance(column, str):
+        if column in RESERVED_COLUMNS or not isinstance(column, str):
             continue
         inferred = DEFAULT_ATTRIBUTE_KINDS.get(column) or _kind_from_dtype(leads[column])
         if inferred is None or (inferred == CATEGORICAL and categorical is not None):

@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.contract import (
+    AS_OF,
     ASSET,
     CLOSED_AT,
     CREATED_AT,
@@ -79,7 +80,6 @@ __all__ = [
 ]
 
 # The optional per-lead reference time (features use it instead of decided_at when present).
-AS_OF = "as_of"
 
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")

@@ -39,6 +39,7 @@ from features.contract import (
     LEAD_ID,
     LOST,
     OUTCOME,
+    RESERVED_COLUMNS,
     SALES_HOURS,
     SOURCE,
     TIMESTAMP_DTYPE,
@@ -64,7 +65,6 @@ logger = logging.getLogger(__name__)
 Ordering = Literal["time", "row", "none"]
 
 ROW_ORDER: Final = "row_order"
-AS_OF: Final = "as_of"
 UNKNOWN_SOURCE: Final = "unknown"
 
 # Spellings accepted for the target, compared after strip + lower-case. "1.0"/"0.0" because a float column
@@ -73,9 +73,7 @@ _WON_FORMS: Final = frozenset({"1", "1.0", "true", "yes", "won"})
 _LOST_FORMS: Final = frozenset({"0", "0.0", "false", "no", "lost"})
 
 # Output columns an attribute must not shadow: an attribute named like one would silently take its role.
-_RESERVED: Final = frozenset(
-    {LEAD_ID, CREATED_AT, DECIDED_AT, SOURCE, OUTCOME, CLOSED_AT, SALES_HOURS, DEAL_VALUE, AS_OF, ROW_ORDER}
-)
+_RESERVED: Final = RESERVED_COLUMNS | {ROW_ORDER}
 
 _PARQUET_SUFFIXES: Final = (".parquet", ".pq")
 _CSV_SUFFIXES: Final = (".csv", ".tsv", ".txt")

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from features.contract import MIN_HOURS
 from handoff.errors import ScoredLeadsError
 
 LEAD_ID: Final = "lead_id"
@@ -20,9 +21,6 @@ DEAL_VALUE: Final = "deal_value"
 Objective = Literal["closes", "value"]
 OBJECTIVES: Final = ("closes", "value")
 
-# A lead that costs (almost) no selling time would get an infinite closes-per-hour density and jump every
-# queue; nobody sells in zero time, so every lead is charged at least this much.
-MIN_HOURS: Final = 0.1
 
 _EXAMPLES: Final = 3
 

@@ -37,8 +37,8 @@ def quickstart(
     from features.summary import summarize_history
     from handoff import parse_capacity
     from leadrank.rank import (
+        load_champion,
         load_open_leads,
-        load_scorer,
         print_handoff,
         rank_leads,
         write_plan,
@@ -48,7 +48,8 @@ def quickstart(
     from leadrank.report import print_frame
     from leadrank.settings import Settings
     from training.cli import print_training
-    from training.pipeline import TrainOptions, load_training_data, train
+    from training.pipeline import TrainOptions, load_training_data
+    from training.tracking_run import train_and_log
 
     console = make_console()
     settings = Settings()
@@ -62,19 +63,19 @@ def quickstart(
     del history
 
     console.print(f"\n[bold]2/3[/] training (MLflow store: {settings.resolved_tracking_uri()})")
-    result = train(
+    result = train_and_log(
         load_training_data(data_dir=data_dir),
         settings,
         TrainOptions(seed=seed),
-        progress=lambda msg: console.print(f"    {msg}"),
+        lambda msg: console.print(f"    {msg}"),
     )
     print_training(console, result)
 
     console.print("\n[bold]3/3[/] ranking the open leads for a default team of five")
     spec = parse_capacity(DEFAULT_TEAM, source="quickstart team")
     batch, _ = load_open_leads(data_dir=data_dir)
-    scorer, version = load_scorer(settings)
-    ranked, handoff_result, _ = rank_leads(batch, scorer, spec)
+    model, version = load_champion(settings)
+    ranked, handoff_result, _ = rank_leads(batch, model, spec)
     write_ranked(ranked, out / "ranked.csv")
     write_plan(ranked, handoff_result, out / "capacity_plan.png")
     print_handoff(console, ranked, handoff_result, version, out / "ranked.csv")

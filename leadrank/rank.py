@@ -66,11 +66,12 @@ def load_open_leads(
     return LeadBatch(leads, hist.events), list(hist.warnings)
 
 
-def load_scorer(settings: Any, version: str | None = None) -> tuple[Any, str]:
-    """The champion's (or a given version's) `LeadScorer` from the MLflow registry, with its version."""
-    import mlflow
+def load_champion(settings: Any, version: str | None = None) -> tuple[Any, str]:
+    """The champion's (or a given version's) `LeadModel` from the MLflow registry, with its version."""
     from mlflow.exceptions import MlflowException
 
+    from model import ModelFormatError
+    from model.pyfunc import load_logged_model
     from training.registry import champion_version
     from training.tracking import configure_tracking
 
@@ -84,15 +85,16 @@ def load_scorer(settings: Any, version: str | None = None) -> tuple[Any, str]:
             )
         version = str(champ.version)
     try:
-        model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
+        return load_logged_model(f"models:/{settings.model_name}/{version}"), version
     except MlflowException as exc:
         raise RankError(f"cannot load model {settings.model_name!r} version {version}: {exc.message}") from exc
-    return model.unwrap_python_model().scorer, version
+    except ModelFormatError as exc:
+        raise RankError(str(exc)) from None
 
 
 def rank_leads(
     batch: LeadBatch,
-    scorer: Any,
+    model: Any,
     capacity: Any,
     objective: str = "closes",
     horizon_days: float | None = None,
@@ -101,13 +103,13 @@ def rank_leads(
     warnings about the input (unknown event types, unseen categories)."""
     from handoff import hand_off
 
-    scored = scorer.predict(batch)
+    scored = model.predict_frame(batch)
     attrs = batch.leads.drop(columns=[col for col in ("p_close", "expected_hours") if col in batch.leads])
     scored = scored.merge(attrs, on=c.LEAD_ID, how="left", validate="one_to_one")
     result = hand_off(scored, capacity, objective=objective, horizon_days=horizon_days)  # type: ignore[arg-type]
     ranked = result.leads
     keep = [col for col in RANKED_COLUMNS if col in ranked.columns]
-    warnings = scorer.features.inspect(batch).messages()
+    warnings = model.features.inspect(batch).messages()
     return ranked[keep], result, warnings
 
 
@@ -159,8 +161,8 @@ def rank(
     try:
         spec = capacity_from_options(max_leads=capacity_leads, hours=capacity_hours, team_file=team)
         batch, load_warnings = load_open_leads(data, leads, events)
-        scorer, version = load_scorer(Settings(), model_version)
-        ranked, result, warnings = rank_leads(batch, scorer, spec, objective, horizon_days)
+        model, version = load_champion(Settings(), model_version)
+        ranked, result, warnings = rank_leads(batch, model, spec, objective, horizon_days)
         write_ranked(ranked, out)
         if plan is not None:
             write_plan(ranked, result, plan)

@@ -1,5 +1,5 @@
 """From a validated request body to the model's input: checks that need the whole request or the model's
-schema, the `LeadBatch` the features read, and the warnings that go back with the scores.
+schema, the arrays the model reads (`LeadColumns`), and the warnings that go back with the scores.
 
 pydantic has already checked types and shapes field by field. What is left needs the request as a whole
 (limits, duplicate ids, events after `as_of`) or the model (attribute names and types, categories seen in
@@ -13,7 +13,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from itertools import chain
 from typing import TYPE_CHECKING, Any, Final
 
@@ -21,32 +21,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from pandas.api.internals import create_dataframe_from_blocks
 
 from features import contract as c
-from features.contract import LeadBatch
-from features.engagement import AS_OF, LeadColumns
+from features.engagement import LeadColumns
+from features.records import RESERVED_KEYS
 from features.schema import NUMERIC, FeatureSchema
 from serving.errors import Problem, RequestError
 
 if TYPE_CHECKING:
     from serving.schemas import Lead
 
-# Keys of a lead that are not attributes; an attribute of the same name would be ambiguous.
-RESERVED_ATTRIBUTES: Final = frozenset(
-    {
-        c.LEAD_ID,
-        c.SOURCE,
-        c.CREATED_AT,
-        AS_OF,
-        c.DECIDED_AT,
-        "events",
-        c.DEAL_VALUE,
-        c.OUTCOME,
-        c.CLOSED_AT,
-        c.SALES_HOURS,
-    }
-)
 # A warning lists the JSON paths of at most this many of the values it is about.
 MAX_PATHS: Final = 5
 _NAT: Final = np.iinfo(np.int64).min
@@ -87,9 +71,8 @@ class Limits:
 class PreparedLeads:
     """A request's leads in the model's shape, plus what scoring and reasons need besides the features.
 
-    `columns` is what the features read (`EngagementFeatures.transform_columns`); the same leads as a
-    `LeadBatch` of DataFrames (`batch`) are only built when asked for: the scorer's own (reference) path
-    needs them, the fast path does not, and for one lead building them costs as much as the features.
+    `columns` is what the model reads (`LeadModel.predict`): plain arrays, no DataFrames, because for one lead
+    building DataFrames costs as much as the features.
     """
 
     columns: LeadColumns
@@ -105,33 +88,9 @@ class PreparedLeads:
         values = self.attributes[column]
         return str_array(values) if isinstance(values, pa.Array) else values
 
-    @cached_property
-    def batch(self) -> LeadBatch:
-        """The leads and events as the canonical `LeadBatch` (the features' DataFrame input)."""
-        cols = self.columns
-        assert cols.created_us is not None and cols.event_assets is not None
-        leads_frame = _frame(
-            {
-                c.LEAD_ID: str_array(self.ids),
-                c.SOURCE: str_array(self.sources),
-                c.CREATED_AT: cols.created_us.view("datetime64[us]"),
-                AS_OF: cols.as_of_us.view("datetime64[us]"),
-                **{column: self.attribute_column(column) for column in self.attributes},
-            }
-        )
-        events_frame = _frame(
-            {
-                c.EVENT_LEAD_ID: str_array(self.ids.take(pa.array(cols.event_lead))),
-                c.TS: cols.event_ts_us.view("datetime64[us]"),
-                c.EVENT_TYPE: str_array(cols.event_types),
-                c.ASSET: str_array(cols.event_assets),
-            }
-        )
-        return LeadBatch(leads_frame, events_frame)
-
 
 def prepare(leads: Sequence[Lead], schema: FeatureSchema, limits: Limits, now_us: int) -> PreparedLeads:
-    """Check `leads` against the limits and the model's schema and build the `LeadBatch`.
+    """Check `leads` against the limits and the model's schema and build the model's input arrays.
 
     Raises `RequestError` (413 for a limit, 400 otherwise) listing every problem with its JSON path. `now_us`
     (microseconds since the epoch, UTC) is the `as_of` of leads that give none.
@@ -337,9 +296,9 @@ def _attributes_of(
     known = set(schema.attribute_columns) - {c.SOURCE}
     n = len(dicts)
     for key in sorted(keys):
-        if key in RESERVED_ATTRIBUTES or key not in known:
+        if key in RESERVED_KEYS or key not in known:
             has = np.fromiter(map(operator.methodcaller("__contains__", key), dicts), dtype=bool, count=n)
-            if key in RESERVED_ATTRIBUTES:
+            if key in RESERVED_KEYS:
                 problems += [
                     Problem(f"leads[{i}].attributes.{key}", f"'{key}' is a field of the lead, not an attribute")
                     for i in np.flatnonzero(has)
@@ -466,30 +425,6 @@ def _count(n: int, noun: str) -> str:
 def str_array(values: pa.Array) -> pd.api.extensions.ExtensionArray:
     """Arrow text as a pandas `str` column without a copy (the features read it back as Arrow)."""
     return pd.arrays.ArrowStringArray(pa.chunked_array([values]), dtype=_STR)  # type: ignore[call-arg]
-
-
-def _frame(columns: dict[str, Any]) -> pd.DataFrame:
-    """A DataFrame from ready-made columns: extension arrays as they are, numpy columns of one dtype stacked
-    into one block. A quarter of what the dict constructor costs, which matters when a request holds one
-    lead."""
-    blocks: list[tuple[Any, np.ndarray]] = []
-    by_dtype: dict[np.dtype[Any], list[int]] = {}
-    values = list(columns.values())
-    for k, column in enumerate(values):
-        if isinstance(column, pd.api.extensions.ExtensionArray):
-            blocks.append((column, np.array([k])))
-        else:
-            by_dtype.setdefault(column.dtype, []).append(k)
-    for positions in by_dtype.values():
-        blocks.append((np.stack([values[k] for k in positions]), np.array(positions)))
-    n = len(values[0])
-    return create_dataframe_from_blocks(blocks, index=pd.RangeIndex(n), columns=_column_index(tuple(columns)))
-
-
-@lru_cache(maxsize=64)
-def _column_index(names: tuple[str, ...]) -> pd.Index:
-    # Requests mostly carry the same attribute names: build the (immutable) column Index once per set.
-    return pd.Index(list(names), dtype="str")
 
 
 def _warning(code: str, message: str, mask: np.ndarray, path: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""From the MLflow registry to the BentoML model store, and from the store to a loaded `LeadScorer`.
+"""From the MLflow registry to the BentoML model store, and from the store to a loaded `LeadModel`.
 
 The service loads its model from the BentoML store, never from MLflow, so a bento built with `bentoml
 build` carries the model and runs without the MLflow server. `import_model` copies a registered MLflow
@@ -30,13 +30,15 @@ from serving.errors import ModelStoreError
 if TYPE_CHECKING:
     import bentoml
 
-    from features.scorer import LeadScorer
+    from model import LeadModel
 
 log = logging.getLogger(__name__)
 
 BENTO_MODEL_ENV: Final = "LEADRANK_BENTO_MODEL"
 CHAMPION: Final = "champion"
 _URI_ENV_VARS: Final = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+# Where bentoml.mlflow.import_model puts the MLflow model inside a BentoML model.
+_MLFLOW_MODEL_FOLDER: Final = "mlflow_model"
 
 
 def bento_model_name(model_name: str) -> str:
@@ -63,7 +65,7 @@ class ImportedModel:
 
 @dataclass(frozen=True)
 class LoadedModel:
-    scorer: LeadScorer
+    model: LeadModel
     tag: str
     model_version: str
     info: dict[str, Any]
@@ -203,22 +205,17 @@ def stored_model(tag: str) -> bentoml.Model:
 
 
 def load_model(stored: bentoml.Model) -> LoadedModel:
-    """The `LeadScorer` inside a stored MLflow pyfunc model, with what /model reports about it."""
-    import bentoml
-    from bentoml.exceptions import BentoMLException
+    """The `LeadModel` inside a stored MLflow pyfunc model, with what /model reports about it. A model that
+    cannot be loaded (an older storage format, a missing or corrupt file) raises `ModelStoreError` saying why."""
+    from model import ModelFormatError, load_model
+    from model.pyfunc import MODEL_ARTIFACT
 
-    from features.pyfunc import LeadScorerModel
-
+    # bentoml.mlflow keeps the MLflow model folder as it is; the fitted model is its artifact folder.
+    folder = Path(stored.path_of(_MLFLOW_MODEL_FOLDER)) / "artifacts" / MODEL_ARTIFACT
     try:
-        pyfunc = bentoml.mlflow.load_model(stored)
-        python_model = pyfunc.unwrap_python_model()
-    except (BentoMLException, OSError, ValueError) as exc:
-        raise ModelStoreError(f"cannot load BentoML model {stored.tag}: {exc}") from exc
-    if not isinstance(python_model, LeadScorerModel):
-        raise ModelStoreError(
-            f"BentoML model {stored.tag} holds a {type(python_model).__name__}, not a LeadScorerModel"
-        )
-    scorer = python_model.scorer
+        model = load_model(folder)
+    except ModelFormatError as exc:
+        raise ModelStoreError(f"cannot load BentoML model {stored.tag}: {exc}") from None
     meta: dict[str, Any] = dict(stored.info.metadata)
     version = str(meta.get("mlflow_version") or stored.tag.version)
     info = {
@@ -229,8 +226,8 @@ def load_model(stored: bentoml.Model) -> LoadedModel:
         "trained_at": meta.get("trained_at"),
         "registered_at": meta.get("registered_at"),
         "data_fingerprint": dict(meta.get("data_fingerprint") or {}),
-        "test_metrics": dict(meta.get("test_metrics") or scorer.metadata.get("test_metrics") or {}),
-        "calibration": meta.get("calibration") or getattr(scorer.calibrator, "method", None),
-        "feature_schema": scorer.features.feature_schema_.to_dict(),
+        "test_metrics": dict(meta.get("test_metrics") or model.metadata.get("test_metrics") or {}),
+        "calibration": meta.get("calibration") or model.calibrator.method,
+        "feature_schema": model.schema.to_dict(),
     }
-    return LoadedModel(scorer=scorer, tag=str(stored.tag), model_version=version, info=info)
+    return LoadedModel(model=model, tag=str(stored.tag), model_version=version, info=info)

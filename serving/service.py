@@ -111,7 +111,7 @@ class LeadScorer:
         settings = Settings()
         loaded = load_model(stored_model(_model_tag(str(type(self).model_ref.tag))))
         limits = Limits(max_batch=settings.max_batch, max_events_per_lead=settings.max_events_per_lead)
-        self.engine = ScoringEngine(loaded.scorer, loaded.model_version, limits)
+        self.engine = ScoringEngine(loaded.model, loaded.model_version, limits)
         self.info = ModelInfo(
             **loaded.info,
             limits={"max_batch": limits.max_batch, "max_events_per_lead": limits.max_events_per_lead},
@@ -124,11 +124,7 @@ class LeadScorer:
         self._big_requests: anyio.CapacityLimiter | None = None
         self._ready = True
         log.info(
-            "serving %s (MLflow version %s, %s path), prediction log %s",
-            loaded.tag,
-            loaded.model_version,
-            "fast" if self.engine.fast else "reference",
-            self.log.shown_url,
+            "serving %s (MLflow version %s), prediction log %s", loaded.tag, loaded.model_version, self.log.shown_url
         )
 
     def __is_ready__(self) -> bool:

@@ -180,12 +180,24 @@ LGBM_PARAMS: dict[str, Any] = {
 }
 
 
+@dataclass(frozen=True)
+class BoosterLayout:
+    """The columns of the boosters' input matrix (`model.ModelInput`): names, and which hold category codes."""
+
+    columns: list[str]
+    categorical: list[int]
+
+    def fit_args(self) -> dict[str, Any]:
+        return {"feature_name": list(self.columns), "categorical_feature": list(self.categorical)}
+
+
 def fit_lightgbm_classifier(
-    X: pd.DataFrame,
+    X: np.ndarray,
     y: np.ndarray,
-    X_val: pd.DataFrame,
+    X_val: np.ndarray,
     y_val: np.ndarray,
     seed: int,
+    layout: BoosterLayout,
     monotone: list[int] | None = None,
     params: Mapping[str, Any] | None = None,
 ) -> Any:
@@ -203,6 +215,7 @@ def fit_lightgbm_classifier(
         eval_y=(y_val,),
         eval_metric="binary_logloss",
         callbacks=[lgb.early_stopping(100, verbose=False)],
+        **layout.fit_args(),
     )
     log.info("lightgbm classifier: best iteration %s", model.best_iteration_)
     return model
@@ -233,11 +246,12 @@ class SearchResult:
 
 
 def search_lightgbm(
-    X: pd.DataFrame,
+    X: np.ndarray,
     y: np.ndarray,
-    X_val: pd.DataFrame,
+    X_val: np.ndarray,
     y_val: np.ndarray,
     seed: int,
+    layout: BoosterLayout,
     monotone: list[int] | None,
     budget_seconds: float,
     max_trials: int,
@@ -274,8 +288,8 @@ def search_lightgbm(
         if trials and elapsed + elapsed / len(trials) > budget_seconds:
             stopped_by = "budget"
             break
-        model = fit_lightgbm_classifier(X, y, X_val, y_val, seed, monotone=monotone, params=params)
-        loss = float(log_loss(y_val, model.predict_proba(X_val)[:, 1], labels=[0, 1]))
+        model = fit_lightgbm_classifier(X, y, X_val, y_val, seed, layout, monotone=monotone, params=params)
+        loss = float(log_loss(y_val, model.booster_.predict(X_val), labels=[0, 1]))
         trials.append({**params, "val_log_loss": loss, "best_iteration": int(model.best_iteration_ or 0)})
         if best is None or loss < best[0]:
             best = (loss, model, params)
@@ -292,11 +306,12 @@ def search_lightgbm(
 
 
 def fit_lightgbm_regressor(
-    X: pd.DataFrame,
+    X: np.ndarray,
     y: np.ndarray,
-    X_val: pd.DataFrame,
+    X_val: np.ndarray,
     y_val: np.ndarray,
     seed: int,
+    layout: BoosterLayout,
 ) -> Any:
     import lightgbm as lgb
 
@@ -310,5 +325,7 @@ def fit_lightgbm_regressor(
         "num_leaves": 15,
     }
     model = lgb.LGBMRegressor(**params)
-    model.fit(X, y, eval_X=(X_val,), eval_y=(y_val,), callbacks=[lgb.early_stopping(30, verbose=False)])
+    model.fit(
+        X, y, eval_X=(X_val,), eval_y=(y_val,), callbacks=[lgb.early_stopping(30, verbose=False)], **layout.fit_args()
+    )
     return model

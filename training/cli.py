@@ -168,8 +168,9 @@ def train(
     from features.io import DataLoadError
     from features.spec import SpecError
     from leadrank.report import console as make_console
+    from model import ModelFormatError
     from training.pipeline import TrainingError, TrainOptions, load_training_data
-    from training.pipeline import train as run_training
+    from training.tracking_run import train_and_log
 
     if (data is None) == (spec is None):
         fail("give exactly one of --data DIR (canonical tables) or --spec FILE.toml (a foreign CRM export)")
@@ -180,19 +181,22 @@ def train(
         console.print(f"training on {dataset.origin} ({len(dataset.batch.leads):,} leads)")
         for note in dataset.notes:
             console.print(f"  note: {note}")
-        result = run_training(
-            dataset,
-            settings,
-            TrainOptions(
-                seed=seed,
-                experiment=experiment,
-                register=register,
-                search_seconds=search_seconds,
-                search_trials=search_trials,
-            ),
-            progress=lambda msg: console.print(f"  {msg}"),
+        options = TrainOptions(
+            seed=seed,
+            experiment=experiment,
+            register=register,
+            search_seconds=search_seconds,
+            search_trials=search_trials,
         )
-    except (DataLoadError, SpecError, FeatureInputError, TrainingError, tracking.TrackingError) as exc:
+        result = train_and_log(dataset, settings, options, progress=lambda msg: console.print(f"  {msg}"))
+    except (
+        DataLoadError,
+        SpecError,
+        FeatureInputError,
+        TrainingError,
+        tracking.TrackingError,
+        ModelFormatError,
+    ) as exc:
         fail(str(exc))
     if metrics_out is not None:
         metrics_out.parent.mkdir(parents=True, exist_ok=True)

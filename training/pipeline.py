@@ -1,8 +1,8 @@
-"""`leadrank train`: split, fit candidates, calibrate, learn effort and time to close, evaluate at capacity,
-track in MLflow and register behind a promotion gate.
+"""`leadrank train`: split, fit candidates, calibrate, learn effort and time to close, evaluate at capacity.
 
-`train` is a pure function of the data, the settings and the options (no printing): the CLI shows its progress
-through the `progress` callback and prints the summary it returns.
+`train` is a pure function of the data and the options (no printing, no tracking): the CLI shows its progress
+through the `progress` callback, prints the summary it returns, and then records the run in MLflow and registers
+the model behind the promotion gate (`training.tracking_run.log_and_register`) as a separate step.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pandas as pd
 from features import contract as c
 from features.contract import LeadBatch
 from features.engagement import EngagementFeatures
-from features.scorer import LeadScorer, ProbabilityCalibrator
+from model import Calibrator, LeadModel, ModelInput
 from training import candidates as cand
 from training import evaluate as ev
 from training.split import Split, TrainingError, time_split
@@ -64,8 +64,11 @@ class TrainOptions:
 @dataclass
 class TrainResult:
     metrics: dict[str, Any]
-    scorer: LeadScorer
+    model: LeadModel
     summary: pd.DataFrame
+    split: Split
+    test_batch: LeadBatch  # the test period's leads (with every event): what the model was evaluated on
+    y_test: np.ndarray
     run_id: str | None = None
     registration: Any = None
     warnings: list[str] = field(default_factory=list)
@@ -133,9 +136,7 @@ def fingerprint(data: TrainingData) -> dict[str, Any]:
     return fp
 
 
-def _fit_calibrator(
-    raw_val: np.ndarray, y_val: np.ndarray, seed: int
-) -> tuple[ProbabilityCalibrator, dict[str, float]]:
+def _fit_calibrator(raw_val: np.ndarray, y_val: np.ndarray, seed: int) -> tuple[Calibrator, dict[str, float]]:
     """Pick isotonic or sigmoid by out-of-fold log loss on the validation period, then fit it on all of it."""
     from sklearn.metrics import log_loss
     from sklearn.model_selection import StratifiedKFold
@@ -145,11 +146,11 @@ def _fit_calibrator(
     for method in ("isotonic", "sigmoid"):
         oof = np.empty(len(y_val))
         for fit_idx, hold_idx in folds.split(raw_val, y_val):
-            cal = ProbabilityCalibrator(method).fit(raw_val[fit_idx], y_val[fit_idx])
+            cal = Calibrator(method).fit(raw_val[fit_idx], y_val[fit_idx])
             oof[hold_idx] = cal.predict(raw_val[hold_idx])
         losses[method] = float(log_loss(y_val, oof, labels=[0, 1]))
     best = min(losses, key=lambda m: losses[m])
-    return ProbabilityCalibrator(best).fit(raw_val, y_val), losses  # type: ignore[arg-type]
+    return Calibrator(best).fit(raw_val, y_val), losses  # type: ignore[arg-type]
 
 
 def _days_to_close(leads: pd.DataFrame) -> pd.Series:
@@ -157,13 +158,8 @@ def _days_to_close(leads: pd.DataFrame) -> pd.Series:
     return (leads[c.CLOSED_AT] - start).dt.total_seconds() / 86400.0
 
 
-def train(
-    data: TrainingData,
-    settings: Any,
-    options: TrainOptions | None = None,
-    progress: Progress | None = None,
-) -> TrainResult:
-    """Train, evaluate, log and register. Returns metrics (the `--metrics-out` JSON) and a summary table."""
+def train(data: TrainingData, options: TrainOptions | None = None, progress: Progress | None = None) -> TrainResult:
+    """Train and evaluate. Returns the model, metrics (the `--metrics-out` JSON) and a summary table."""
     opts = options or TrainOptions()
     say = progress or (lambda msg: log.info(msg))
     t0 = time.perf_counter()
@@ -177,32 +173,35 @@ def train(
     if len(closed) < MIN_CLOSED_TO_TRAIN or n_won < MIN_WINS_TO_TRAIN:
         raise TrainingError(
             f"not enough history to train: {len(closed):,} closed leads and {n_won:,} wins; need at least "
-            f"{MIN_CLOSED_TO_TRAIN} closed and {MIN_WINS_TO_TRAIN} wins (promotion needs far more: "
-            f"LEADRANK_MIN_CLOSED_LEADS={settings.min_closed_leads}, LEADRANK_MIN_WINS={settings.min_wins} "
-            "in the test period)"
+            f"{MIN_CLOSED_TO_TRAIN} closed and {MIN_WINS_TO_TRAIN} wins (promotion needs far more in the test "
+            "period: see LEADRANK_MIN_CLOSED_LEADS and LEADRANK_MIN_WINS)"
         )
 
-    say(f"[1/7] splitting {len(closed):,} closed leads ({n_won:,} won; {n_open:,} open leads left out)")
+    say(f"[1/6] splitting {len(closed):,} closed leads ({n_won:,} won; {n_open:,} open leads left out)")
     split = time_split(closed, y, ordering=data.ordering, seed=opts.seed)
     warnings = [w for w in [split.warning] if w]
     batch = LeadBatch(closed, data.batch.events)
 
-    say("[2/7] building point-in-time features")
+    say("[2/6] building point-in-time features")
     fe = EngagementFeatures(categorical=data.categorical, numeric=data.numeric)
     fe.fit(_subset(batch, split.train))
-    X_all = fe.transform(batch)
+    ids, columns = fe.columns_of(batch)
+    values = fe.transform_columns(columns)
+    X_all = fe.to_frame(ids, values)
     report = fe.inspect(batch)
     # Events after the decision time (the post-decision touches) and events of open leads are expected in any
     # history; only what would change the model's view of the data is worth a warning.
     report.events_at_or_after_as_of = 0
     report.events_unknown_lead = 0
     warnings += report.messages()
-    scorer_probe = LeadScorer(fe, None, ProbabilityCalibrator("none"))
-    Xm = scorer_probe.model_input(X_all)
-    Xtr, Xva = Xm.iloc[split.train], Xm.iloc[split.val]
+    # The boosters' input: the same matrix `LeadModel.predict` builds.
+    design = ModelInput(fe.feature_schema_)
+    M = design.matrix(values)
+    layout = cand.BoosterLayout(design.columns, design.categorical)
+    Xtr, Xva = M[split.train], M[split.val]
     ytr, yva, yte = y[split.train], y[split.val], y[split.test]
 
-    say("[3/7] fitting candidates: points score, naive Bayes, logistic regression, LightGBM")
+    say("[3/6] fitting candidates: points score, naive Bayes, logistic regression, LightGBM")
     raw_test: dict[str, np.ndarray] = {}
     probs_test: dict[str, np.ndarray] = {}
     pts = cand.points_score(_subset(batch, split.test))
@@ -211,12 +210,12 @@ def train(
     probs_test["naive_bayes"] = nb.predict_proba(X_all.iloc[split.test])[:, 1]
     lr = cand.fit_logistic(X_all.iloc[split.train], ytr, opts.seed)
     probs_test["logistic"] = lr.predict_proba(X_all.iloc[split.test])[:, 1]
-    monotone = scorer_probe.monotone_constraints(Xm)
+    monotone = design.monotone
     search: dict[str, Any] | None = None
     if opts.search_seconds > 0:
         say(f"      LightGBM parameter search: up to {opts.search_trials} trials or {opts.search_seconds:g} s")
         found = cand.search_lightgbm(
-            Xtr, ytr, Xva, yva, opts.seed, monotone, opts.search_seconds, opts.search_trials, say=say
+            Xtr, ytr, Xva, yva, opts.seed, layout, monotone, opts.search_seconds, opts.search_trials, say=say
         )
         clf = found.model
         search = {
@@ -228,30 +227,32 @@ def train(
             "history": found.trials,
         }
     else:
-        clf = cand.fit_lightgbm_classifier(Xtr, ytr, Xva, yva, opts.seed, monotone=monotone)
+        clf = cand.fit_lightgbm_classifier(Xtr, ytr, Xva, yva, opts.seed, layout, monotone=monotone)
 
-    say("[4/7] calibrating on the validation period")
-    raw_val = clf.predict_proba(Xva)[:, 1]
+    say("[4/6] calibrating on the validation period")
+    classifier = _frozen(clf)
+    raw_val = np.asarray(classifier.predict(Xva), dtype=np.float64)
     calibrator, cal_losses = _fit_calibrator(raw_val, yva, opts.seed)
 
-    say("[5/7] learning selling effort and time to close")
-    hours_model, default_hours, effort_note = _fit_hours(closed, Xm, split, data.has_effort, opts.seed)
-    days_model, days_note = _fit_days(closed, Xm, split, y, opts.seed)
+    say("[5/6] learning selling effort and time to close")
+    hours_model, default_hours, effort_note = _fit_hours(closed, M, layout, split, data.has_effort, opts.seed)
+    days_model, days_note = _fit_days(closed, M, layout, split, y, opts.seed)
     warnings += [n for n in (effort_note, days_note) if n]
-    scorer = LeadScorer(
+    model = LeadModel(
         features=fe,
-        classifier=clf,
+        classifier=classifier,
         calibrator=calibrator,
-        hours_model=hours_model,
+        hours=_frozen(hours_model),
+        days=_frozen(days_model),
         default_hours=default_hours,
-        days_model=days_model,
         metadata={"calibration": calibrator.method, "calibration_val_log_loss": cal_losses},
     )
-    scored_test = scorer.predict_features(X_all.iloc[split.test])
+    test_leads = closed.iloc[split.test].reset_index(drop=True)
+    test_batch = LeadBatch(test_leads, data.batch.events)
+    scored_test = model.predict_frame(test_batch)
     probs_test["lightgbm"] = scored_test["p_close"].to_numpy()
 
-    say("[6/7] evaluating on the test period")
-    test_leads = closed.iloc[split.test].reset_index(drop=True)
+    say("[6/6] evaluating on the test period")
     truth = ev.read_truth_for(data.data_dir, test_leads[c.LEAD_ID]) if data.data_dir else None
     metrics = _evaluate_all(test_leads, yte, raw_test, probs_test, scored_test, truth, opts.capacity_share)
     metrics["split"] = split.info
@@ -261,24 +262,34 @@ def train(
     metrics["lightgbm_params"] = {k: clf_params[k] for k in cand.TUNED_KEYS}
     if search is not None:
         metrics["lightgbm_search"] = search
-    metrics["n_features"] = int(Xm.shape[1])
+    metrics["n_features"] = int(M.shape[1])
     metrics["fingerprint"] = fingerprint(data)
     metrics["warnings"] = warnings
-    scorer.metadata["test_metrics"] = {k: v for k, v in metrics.items() if k.startswith("test_")}
-    summary = summary_table(metrics)
-    result = TrainResult(metrics=metrics, scorer=scorer, summary=summary, warnings=warnings)
-
-    if opts.register:
-        say("[7/7] logging to MLflow and registering behind the promotion gate")
-        from training.tracking_run import log_and_register
-
-        log_and_register(result, data, batch, split, test_leads, yte, settings, opts)
+    model.metadata["test_metrics"] = {k: v for k, v in metrics.items() if k.startswith("test_")}
     metrics["train_seconds"] = round(time.perf_counter() - t0, 1)
-    return result
+    return TrainResult(
+        metrics=metrics,
+        model=model,
+        summary=summary_table(metrics),
+        split=split,
+        test_batch=test_batch,
+        y_test=yte,
+        warnings=warnings,
+    )
+
+
+def _frozen(estimator: Any) -> Any:
+    """A fitted LightGBM estimator's booster as it is stored (LightGBM model text, best iteration only), so
+    training evaluates exactly what is served."""
+    if estimator is None:
+        return None
+    import lightgbm as lgb
+
+    return lgb.Booster(model_str=estimator.booster_.model_to_string())
 
 
 def _fit_hours(
-    closed: pd.DataFrame, Xm: pd.DataFrame, split: Split, has_effort: bool, seed: int
+    closed: pd.DataFrame, M: np.ndarray, layout: cand.BoosterLayout, split: Split, has_effort: bool, seed: int
 ) -> tuple[Any, float, str | None]:
     if not has_effort or c.SALES_HOURS not in closed.columns:
         return None, 1.0, "no sales hours in the data: every lead is assumed to cost the same effort (1 hour)"
@@ -288,11 +299,13 @@ def _fit_hours(
     if len(tr) < 50 or len(va) < 10:
         med = float(np.nanmedian(hours)) if np.isfinite(hours).any() else 1.0
         return None, med, f"too few leads with sales hours: every lead is assumed to cost {med:.1f} h"
-    model = cand.fit_lightgbm_regressor(Xm.iloc[tr], hours[tr], Xm.iloc[va], hours[va], seed)
+    model = cand.fit_lightgbm_regressor(M[tr], hours[tr], M[va], hours[va], seed, layout)
     return model, float(np.nanmedian(hours)), None
 
 
-def _fit_days(closed: pd.DataFrame, Xm: pd.DataFrame, split: Split, y: np.ndarray, seed: int) -> tuple[Any, str | None]:
+def _fit_days(
+    closed: pd.DataFrame, M: np.ndarray, layout: cand.BoosterLayout, split: Split, y: np.ndarray, seed: int
+) -> tuple[Any, str | None]:
     if c.CLOSED_AT not in closed.columns or closed[c.CLOSED_AT].isna().all():
         return None, "no close dates in the data: expected days to close is omitted"
     days = _days_to_close(closed).to_numpy(dtype=float)
@@ -301,7 +314,7 @@ def _fit_days(closed: pd.DataFrame, Xm: pd.DataFrame, split: Split, y: np.ndarra
     if len(tr) < 50 or len(va) < 10:
         return None, "too few won leads with dates: expected days to close is omitted"
     # Days to close are skewed: fit on log1p so a few slow deals do not dominate.
-    return cand.fit_lightgbm_regressor(Xm.iloc[tr], np.log1p(days[tr]), Xm.iloc[va], np.log1p(days[va]), seed), None
+    return cand.fit_lightgbm_regressor(M[tr], np.log1p(days[tr]), M[va], np.log1p(days[va]), seed, layout), None
 
 
 def _evaluate_all(

@@ -76,7 +76,7 @@ def gains_curve(y: np.ndarray, score: np.ndarray, lead_ids: np.ndarray) -> tuple
 def feature_importance(model: Any, columns: list[str], path: Path, top: int = 25) -> Path:
     """LightGBM gain importance of the served classifier."""
     plt = _pyplot()
-    gain = model.booster_.feature_importance(importance_type="gain")
+    gain = model.feature_importance(importance_type="gain")
     order = np.argsort(gain)[::-1][:top][::-1]
     fig, ax = plt.subplots(figsize=(7, 0.28 * len(order) + 1.2))
     ax.barh([columns[i] for i in order], gain[order] / max(gain.sum(), 1e-12))

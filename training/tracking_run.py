@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,11 +18,10 @@ from features.contract import LeadBatch
 
 if TYPE_CHECKING:
     from training.pipeline import TrainingData, TrainOptions, TrainResult
-    from training.split import Split
 
 log = logging.getLogger(__name__)
 
-MODEL_ARTIFACT = "model"
+MODEL_ARTIFACT_PATH = "model"
 
 
 def git_commit() -> str:
@@ -55,48 +55,15 @@ def flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def request_rows(batch: LeadBatch, n: int) -> pd.DataFrame:
-    """The first `n` leads in the pyfunc's request shape (an `events` list per lead): the input example."""
-    leads = batch.leads.head(n)
-    ids = set(leads[c.LEAD_ID])
-    ev = batch.events[batch.events[c.EVENT_LEAD_ID].isin(ids)]
-    keep = [
-        col for col in leads.columns if col not in (c.OUTCOME, c.CLOSED_AT, c.SALES_HOURS, c.DEAL_VALUE, "row_order")
-    ]
-    rows = leads[keep].copy()
-    # Integer attributes are declared as floats: a request may leave them out (missing), which an integer column
-    # of the signature could not hold.
-    for col in rows.columns:
-        if pd.api.types.is_integer_dtype(rows[col]):
-            rows[col] = rows[col].astype("float64")
-    for col in (c.CREATED_AT, c.DECIDED_AT):
-        rows[col] = rows[col].map(lambda t: None if pd.isna(t) else t.isoformat())
-    grouped = {
-        lead: [
-            {"type": str(t), "ts": ts.isoformat(), "asset": None if pd.isna(a) else str(a)}
-            for t, ts, a in zip(g[c.EVENT_TYPE], g[c.TS], g[c.ASSET], strict=True)
-        ]
-        for lead, g in ev.groupby(c.EVENT_LEAD_ID, sort=False)
-    }
-    rows["events"] = pd.Series([grouped.get(lead, []) for lead in rows[c.LEAD_ID]], index=rows.index, dtype=object)
-    return rows.reset_index(drop=True)
-
-
-def log_and_register(
-    result: TrainResult,
-    data: TrainingData,
-    batch: LeadBatch,
-    split: Split,
-    test_leads: pd.DataFrame,
-    y_test: np.ndarray,
-    settings: Any,
-    opts: TrainOptions,
-) -> None:
-    import joblib
+def log_and_register(result: TrainResult, data: TrainingData, settings: Any, opts: TrainOptions) -> None:
+    """Record the run of `result` in MLflow (params, fingerprint, metrics, plots, the model) and, with
+    `opts.register`, register the model behind the promotion gate. Sets `result.run_id` and `result.registration`."""
     import mlflow
     from mlflow.models import infer_signature
 
-    from features.pyfunc import SCORER_ARTIFACT, LeadScorerModel
+    from features.records import flat_frame, to_records
+    from model import save_model
+    from model.pyfunc import CODE_FILE, MODEL_ARTIFACT
     from training import plots
     from training.registry import GateMetrics, GatePolicy, champion_version, register_and_gate
     from training.tracking import configure_tracking, get_or_create_experiment
@@ -104,7 +71,10 @@ def log_and_register(
     configure_tracking(settings)
     exp_id = get_or_create_experiment(settings, opts.experiment)
     metrics = result.metrics
-    scorer = result.scorer
+    model = result.model
+    split = result.split
+    test_batch, y_test = result.test_batch, result.y_test
+    test_leads = test_batch.leads
     with (
         mlflow.start_run(experiment_id=exp_id, run_name=opts.run_name) as run,
         tempfile.TemporaryDirectory() as tmp,
@@ -117,7 +87,7 @@ def log_and_register(
                 "seed": str(opts.seed),
                 "split": split.kind,
                 "data_origin": data.origin,
-                "calibration": scorer.calibrator.method,
+                "calibration": model.calibrator.method,
             }
         )
         if split.kind == "random":
@@ -136,11 +106,10 @@ def log_and_register(
         )
         mlflow.log_metrics(flat_metrics(metrics))
         mlflow.log_dict(metrics, "metrics.json")
-        mlflow.log_dict(scorer.features.feature_schema_.to_dict(), "feature_schema.json")
+        mlflow.log_dict(model.schema.to_dict(), "feature_schema.json")
 
         # Plots on the test period.
-        test_batch = LeadBatch(test_leads, batch.events)
-        scored = scorer.predict(test_batch)
+        scored = model.predict_frame(test_batch)
         p = scored["p_close"].to_numpy()
         ids = test_leads[c.LEAD_ID].to_numpy()
         figs = [
@@ -148,27 +117,25 @@ def log_and_register(
                 y_test, p, test_leads[c.SOURCE].to_numpy(), tmpdir / "calibration_by_source.png"
             ),
             plots.cumulative_gains({"lightgbm": plots.gains_curve(y_test, p, ids)}, tmpdir / "cumulative_gains.png"),
-            plots.feature_importance(
-                scorer.classifier, list(scorer.classifier.feature_name_), tmpdir / "feature_importance.png"
-            ),
+            plots.feature_importance(model.classifier, model.columns, tmpdir / "feature_importance.png"),
         ]
         figs.append(_capacity_curve(scored, tmpdir / "capacity_curve.png"))
         for f in figs:
             mlflow.log_artifact(str(f), artifact_path="plots")
 
-        # The model: one pyfunc taking raw leads + events, returning probabilities.
-        scorer_path = tmpdir / "scorer.joblib"
-        joblib.dump(scorer, scorer_path)
-        example = request_rows(test_batch, 3)
-        example_out = scorer.predict(LeadBatch(test_leads.head(3), batch.events))
-        signature = infer_signature(example, example_out)
+        # The model: a pyfunc from code taking request records, returning probabilities; the fitted model as
+        # explicit artifacts (JSON and LightGBM model text), no pickle.
+        model_dir = save_model(model, tmpdir / MODEL_ARTIFACT)
+        example_leads = LeadBatch(test_leads.head(3), test_batch.events)
+        example = flat_frame(to_records(example_leads.leads, example_leads.events))
+        signature = infer_signature(example, model.predict_frame(example_leads))
         info = mlflow.pyfunc.log_model(
-            name=MODEL_ARTIFACT,
-            python_model=LeadScorerModel(),
-            artifacts={SCORER_ARTIFACT: str(scorer_path)},
+            name=MODEL_ARTIFACT_PATH,
+            python_model=str(CODE_FILE),
+            artifacts={MODEL_ARTIFACT: str(model_dir)},
             signature=signature,
             input_example=example,
-            metadata={"feature_schema": scorer.features.feature_schema_.to_dict()},
+            metadata={"feature_schema": model.schema.to_dict(), "model_format": "leadrank-lead-model/1"},
         )
 
         if opts.register:
@@ -197,15 +164,21 @@ def _rescore_champion(
     settings: Any, champion: Any, test_batch: LeadBatch, y_test: np.ndarray, metrics: dict[str, Any]
 ) -> Any:
     """The current champion's gate metrics on the candidate's own test period (same leads, same budget)."""
-    import mlflow
-
+    from model import ModelFormatError
+    from model.pyfunc import load_logged_model
     from training import evaluate as ev
     from training.capacity_eval import select_at_capacity
     from training.registry import GateMetrics
 
     uri = f"models:/{settings.model_name}/{champion.version}"
-    old = mlflow.pyfunc.load_model(uri).unwrap_python_model().scorer
-    scored = old.predict(test_batch)
+    try:
+        old = load_logged_model(uri)
+    except ModelFormatError as exc:
+        # A champion stored in a format this leadrank cannot read cannot be compared: the gate judges the new
+        # model on its own (data, calibration), and the run says why.
+        log.warning("%s", exc)
+        return None
+    scored = old.predict_frame(test_batch)
     p = scored["p_close"].to_numpy()
     ids = test_batch.leads[c.LEAD_ID].to_numpy()
     sel = select_at_capacity(ids, p, scored["expected_hours"].to_numpy(), metrics["capacity_hours"])
@@ -224,3 +197,16 @@ def _capacity_curve(scored: pd.DataFrame, path: Path) -> Path:
 
     curve = capacity_curve(scored, kind="hours")
     return plot_capacity_curve(curve, path)
+
+
+def train_and_log(
+    data: TrainingData, settings: Any, opts: TrainOptions, progress: Callable[[str], None] | None = None
+) -> TrainResult:
+    """`train`, then `log_and_register`: what `leadrank train` and `quickstart` run."""
+    from training.pipeline import train
+
+    result = train(data, opts, progress)
+    if progress is not None:
+        progress("logging to MLflow" + (" and registering behind the promotion gate" if opts.register else ""))
+    log_and_register(result, data, settings, opts)
+    return result

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from features.contract import LeadBatch
+from features.records import to_records
 from features.simulate import SimulatedHistory, simulate
 from leadrank.settings import Settings
-from serving.request_items import request_items
 
 with warnings.catch_warnings():
     # Starlette 1.x nudges towards httpx2 when its TestClient is imported; the client works as documented.
@@ -38,14 +38,6 @@ class Trained:
     history: SimulatedHistory
     bento_tag: str
     mlflow_version: str
-
-
-@pytest.fixture(scope="session")
-def boosters() -> dict[str, Any]:
-    """The tiny boosters of `tests.serving.tiny_boosters`, trained once."""
-    from tests.serving.tiny_boosters import BOOSTERS, train
-
-    return {name: train(params, seed=k) for k, (name, params) in enumerate(BOOSTERS.items())}
 
 
 @pytest.fixture(scope="session")
@@ -87,11 +79,12 @@ def _point_bentoml_at(path: Path) -> None:
 def trained(serving_env: Path) -> Trained:
     """A model trained on simulated history, registered as champion, and imported into the BentoML store."""
     from serving.model_store import BENTO_MODEL_ENV, import_model
-    from training.pipeline import TrainingData, TrainOptions, train
+    from training.pipeline import TrainingData, TrainOptions
+    from training.tracking_run import train_and_log
 
     history = simulate(n_leads=3000, seed=3)
     settings = Settings(home=serving_env, min_closed_leads=200, min_wins=20)
-    result = train(TrainingData(batch=LeadBatch(history.leads, history.events)), settings, TrainOptions(seed=1))
+    result = train_and_log(TrainingData(batch=LeadBatch(history.leads, history.events)), settings, TrainOptions(seed=1))
     assert result.registration is not None and result.registration.promoted
     imported = import_model(settings)
     import os
@@ -133,4 +126,4 @@ def request_leads(
     counts = events.groupby("lead_id").size()
     ok = leads["lead_id"].map(counts).fillna(0) <= max_events
     chosen = leads[ok].iloc[start : start + n]
-    return request_items(chosen, events, before_as_of=False, deal_value=True)
+    return to_records(chosen, events, before_as_of=False, deal_value=True)

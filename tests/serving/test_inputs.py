@@ -1,4 +1,4 @@
-"""Unit tests of `serving.inputs` (request -> LeadBatch) and `serving.reasons`, on a schema fitted to a tiny
+"""Unit tests of `serving.inputs` (request -> the model's arrays) and `serving.reasons`, on a schema fitted to a tiny
 hand-written history: no model, no MLflow, milliseconds."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from features.contract import LeadBatch, empty_events
 from features.engagement import EngagementFeatures
+from features.records import from_records
 from features.schema import FeatureSchema
 from serving.errors import RequestError
 from serving.inputs import Limits, _parse_times, prepare
@@ -53,7 +54,7 @@ def problems(exc: pytest.ExceptionInfo[RequestError]) -> dict[str, str]:
     return {p.path: p.message for p in exc.value.problems}
 
 
-def test_batch_has_the_canonical_shape(schema: FeatureSchema) -> None:
+def test_request_becomes_the_models_arrays(schema: FeatureSchema) -> None:
     prepared = prepare(
         leads_of(
             {
@@ -71,18 +72,18 @@ def test_batch_has_the_canonical_shape(schema: FeatureSchema) -> None:
         LIMITS,
         NOW,
     )
-    leads, events = prepared.batch.leads, prepared.batch.events
-    assert list(leads["lead_id"]) == ["L0", "L1"]
-    assert leads["as_of"].dtype == np.dtype("datetime64[us]")
-    assert leads["as_of"].iloc[0] == pd.Timestamp("2026-09-30T10:00:00")  # UTC
-    assert leads["as_of"].iloc[1] == pd.Timestamp(NOW, unit="us")  # default: now
-    assert leads["created_at"].iloc[0] == pd.Timestamp("2026-09-01") and pd.isna(leads["created_at"].iloc[1])
-    assert leads["company_size"].tolist()[0] == 12.0 and np.isnan(leads["company_size"].iloc[1])
-    assert list(events["lead_id"]) == ["L0", "L0"] and list(events["event_type"]) == ["demo_request", "page_visit"]
-    assert pd.isna(events["asset"].iloc[0]) and events["asset"].iloc[1] == "p1"
-    assert events["ts"].dtype == np.dtype("datetime64[us]")
-    # The features accept it as it is.
-    assert EngagementFeatures().fit(prepared.batch).transform(prepared.batch).shape[0] == 2
+    cols = prepared.columns
+    assert prepared.lead_ids == ["L0", "L1"]
+    as_of = cols.as_of_us.view("datetime64[us]")
+    assert as_of[0] == np.datetime64("2026-09-30T10:00:00")  # UTC
+    assert cols.as_of_us[1] == NOW  # default: now
+    assert cols.created_us is not None
+    assert cols.created_us.view("datetime64[us]")[0] == np.datetime64("2026-09-01")
+    assert cols.created_us[1] == np.iinfo(np.int64).min  # unknown
+    size = cols.attributes["company_size"]
+    assert size[0] == 12.0 and np.isnan(size[1])
+    assert cols.event_lead.tolist() == [0, 0] and cols.event_types.to_pylist() == ["demo_request", "page_visit"]
+    assert cols.event_assets is not None and cols.event_assets.to_pylist() == [None, "p1"]
 
 
 @pytest.mark.parametrize("n_copies", [1, 20])  # up to 16 leads the features look categories up in a dict
@@ -108,7 +109,9 @@ def test_request_arrays_give_the_features_of_the_batch(features: EngagementFeatu
     leads = leads_of(*(items * n_copies))
     prepared = prepare(leads, features.feature_schema_, Limits(max_batch=100, max_events_per_lead=10), NOW)
     values = features.transform_columns(prepared.columns)
-    expected = features.transform(prepared.batch)
+    # The same leads through the one converter of request records to canonical tables (the MLflow pyfunc's).
+    records = [lead.model_dump(exclude_none=True) for lead in leads]
+    expected = features.transform(from_records(records, now=pd.Timestamp(NOW, unit="us")))
     assert values.shape == (expected.shape[1], len(leads))
     for k, column in enumerate(expected.columns):
         want = expected[column]

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine, text
 
+from features.records import flat_frame
 from serving.schemas import LEAD_EXAMPLE
 from tests.serving.conftest import MAX_BATCH, MAX_EVENTS, Trained, request_leads
 
@@ -70,24 +71,10 @@ def test_score_matches_the_registered_pyfunc(client: Any, trained: Trained) -> N
 
     configure_tracking(trained.settings)
     pyfunc = mlflow.pyfunc.load_model(f"models:/{trained.settings.model_name}/{trained.mlflow_version}")
-    # The pyfunc's request shape: attributes as columns; its signature calls the reference time decided_at.
-    rows = pd.DataFrame(
-        [
-            {
-                "lead_id": x["lead_id"],
-                "source": x["source"],
-                "created_at": x["created_at"],
-                "decided_at": x["as_of"],
-                **x["attributes"],
-                "events": x["events"],
-            }
-            for x in leads
-        ]
-    )
-    rows["company_size"] = rows["company_size"].astype(float)  # the logged signature says double
+    rows = flat_frame(leads)  # the pyfunc's request shape: attributes as columns
     expected = pyfunc.predict(rows)
     assert list(expected["lead_id"]) == [x["lead_id"] for x in served]
-    # One lead a request too: those take their own way through LightGBM (serving.single_row).
+    # One lead a request too: those take their own way through LightGBM (the model's single-row path).
     one_by_one = [client.post("/score", json={"leads": [x]}).json()["leads"][0] for x in leads[:10]]
     for column in ("p_close", "expected_hours", "expected_days_to_close"):
         np.testing.assert_allclose([x[column] for x in served], expected[column].to_numpy(), rtol=0, atol=1e-9)

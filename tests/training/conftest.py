@@ -10,7 +10,8 @@ import pytest
 
 from features.simulate import SimulatedHistory, simulate, write_history
 from leadrank.settings import Settings
-from training.pipeline import TrainOptions, TrainResult, load_training_data, train
+from training.pipeline import TrainOptions, TrainResult, load_training_data
+from training.tracking_run import train_and_log
 
 
 @dataclass
@@ -37,5 +38,5 @@ def trained(
     data_dir, history = small_history
     home = tmp_path_factory.mktemp("mlflow-home")
     settings = Settings(home=home, min_closed_leads=300, min_wins=30)
-    result = train(load_training_data(data_dir=data_dir), settings, TrainOptions(seed=5))
+    result = train_and_log(load_training_data(data_dir=data_dir), settings, TrainOptions(seed=5))
     yield Trained(home, data_dir, history, settings, result)

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from features import contract as c
 from features.contract import LeadBatch
 from features.simulate import SimulatedHistory
-from leadrank.settings import Settings
 from tests.training.conftest import Trained
 from training.pipeline import TrainingData, TrainOptions, load_training_data, train
+from training.tracking_run import train_and_log
 
 pytestmark = pytest.mark.integration
 
@@ -23,15 +23,16 @@ pytestmark = pytest.mark.integration
 def test_champion_is_registered_and_serves_probabilities(trained: Trained) -> None:
     import mlflow
 
+    from features.records import flat_frame, to_records
     from training.tracking import configure_tracking
-    from training.tracking_run import request_rows
 
     assert trained.result.registration is not None
     assert trained.result.registration.promoted, trained.result.registration.decision
     configure_tracking(trained.settings)
     model = mlflow.pyfunc.load_model("models:/lead-scorer@champion")
     open_leads = trained.history.leads[trained.history.leads[c.OUTCOME].isna()].head(50)
-    rows = request_rows(LeadBatch(open_leads, trained.history.events), 50)
+    # Open leads as of their decision time, in the request shape.
+    rows = flat_frame(to_records(open_leads, trained.history.events))
     out = model.predict(rows)
     assert list(out.columns) == ["lead_id", "p_close", "expected_hours", "expected_days_to_close"]
     assert out["lead_id"].tolist() == open_leads[c.LEAD_ID].tolist()
@@ -76,7 +77,7 @@ def test_worse_model_stays_challenger_with_a_reason(trained: Trained, tmp_path: 
     rng = np.random.default_rng(0)
     leads.loc[older, c.OUTCOME] = rng.permutation(leads.loc[older, c.OUTCOME].to_numpy())
     data = TrainingData(batch=LeadBatch(leads, h.events), origin="shuffled labels")
-    result = train(data, trained.settings, TrainOptions(seed=5))
+    result = train_and_log(data, trained.settings, TrainOptions(seed=5))
     reg = result.registration
     assert reg is not None and not reg.promoted
     failed = [ch for ch in reg.decision.checks if not ch.passed]
@@ -93,8 +94,7 @@ def test_worse_model_stays_challenger_with_a_reason(trained: Trained, tmp_path: 
 def test_same_data_and_seed_give_identical_metrics(small_history: tuple[Path, SimulatedHistory]) -> None:
     data_dir, _ = small_history
     runs = [
-        train(load_training_data(data_dir=data_dir), Settings(), TrainOptions(seed=3, register=False)).metrics
-        for _ in range(2)
+        train(load_training_data(data_dir=data_dir), TrainOptions(seed=3, register=False)).metrics for _ in range(2)
     ]
     for m in runs:
         m.pop("train_seconds")
@@ -108,7 +108,7 @@ def test_too_few_wins_is_a_clear_refusal(tmp_path: Path, small_history: tuple[Pa
     leads.loc[won[5:], c.OUTCOME] = c.LOST
     data = TrainingData(batch=LeadBatch(leads, h.events))
     with pytest.raises(ValueError, match="not enough history"):
-        train(data, Settings(home=tmp_path), TrainOptions(register=False))
+        train(data, TrainOptions(register=False))
 
 
 def _with_events(batch: LeadBatch, events: pd.DataFrame) -> LeadBatch:
@@ -116,11 +116,11 @@ def _with_events(batch: LeadBatch, events: pd.DataFrame) -> LeadBatch:
 
 
 def test_more_decision_stage_engagement_never_lowers_p_close(trained: Trained) -> None:
-    scorer = trained.result.scorer
+    model = trained.result.model
     h = trained.history
     leads = h.leads.sample(400, random_state=1).reset_index(drop=True)
     batch = LeadBatch(leads, h.events[h.events[c.EVENT_LEAD_ID].isin(set(leads[c.LEAD_ID]))])
-    before = scorer.predict(batch)["p_close"].to_numpy()
+    before = model.predict_frame(batch)["p_close"].to_numpy()
     rng = np.random.default_rng(2)
     for event_type in ("demo_request", "trial_request", "pricing_view", "tech_doc_download"):
         days_before = rng.uniform(0.01, 120, len(leads))
@@ -132,17 +132,17 @@ def test_more_decision_stage_engagement_never_lowers_p_close(trained: Trained) -
                 c.ASSET: "doc-1",
             }
         ).astype({c.EVENT_LEAD_ID: "str", c.EVENT_TYPE: "str", c.ASSET: "str"})
-        after = scorer.predict(_with_events(batch, extra))["p_close"].to_numpy()
+        after = model.predict_frame(_with_events(batch, extra))["p_close"].to_numpy()
         assert (after >= before - 1e-12).all(), (event_type, float((before - after).max()))
         assert (after > before).any()
 
 
 def test_post_decision_leak_events_do_not_change_p_close(trained: Trained) -> None:
-    scorer = trained.result.scorer
+    model = trained.result.model
     h = trained.history
     leads = h.leads.sample(300, random_state=3).reset_index(drop=True)
     batch = LeadBatch(leads, h.events[h.events[c.EVENT_LEAD_ID].isin(set(leads[c.LEAD_ID]))])
-    before = scorer.predict(batch)
+    before = model.predict_frame(batch)
     leak = pd.DataFrame(
         {
             c.EVENT_LEAD_ID: np.repeat(leads[c.LEAD_ID].to_numpy(), 2),
@@ -151,7 +151,7 @@ def test_post_decision_leak_events_do_not_change_p_close(trained: Trained) -> No
             c.ASSET: "contract-1",
         }
     ).astype({c.EVENT_LEAD_ID: "str", c.EVENT_TYPE: "str", c.ASSET: "str", c.TS: c.TIMESTAMP_DTYPE})
-    after = scorer.predict(_with_events(batch, leak))
+    after = model.predict_frame(_with_events(batch, leak))
     pd.testing.assert_frame_equal(before, after)
 
 
@@ -179,3 +179,43 @@ def test_train_cli_reports_bad_input_without_traceback(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["train"])
     assert res.exit_code == 2
     assert "--data" in res.output
+
+
+def test_the_registered_model_holds_no_pickle_and_loads_without_one(trained: Trained, tmp_path: Path) -> None:
+    import mlflow
+
+    from model.pyfunc import load_logged_model
+    from training.tracking import configure_tracking
+
+    configure_tracking(trained.settings)
+    folder = Path(mlflow.artifacts.download_artifacts("models:/lead-scorer@champion", dst_path=str(tmp_path)))
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert (folder / "artifacts" / "lead_model" / "model.json").is_file()
+    assert (folder / "artifacts" / "lead_model" / "classifier.txt").is_file()
+    for path in files:
+        assert path.suffix not in (".pkl", ".pickle", ".joblib"), path
+        assert path.read_bytes()[:2] not in (b"\x80\x03", b"\x80\x04", b"\x80\x05"), path  # pickle headers
+    model = load_logged_model("models:/lead-scorer@champion")
+    batch = LeadBatch(trained.history.leads.head(30), trained.history.events)
+    np.testing.assert_array_equal(
+        model.predict_frame(batch)["p_close"], trained.result.model.predict_frame(batch)["p_close"]
+    )
+
+
+def test_a_model_of_another_kind_is_refused_with_a_retrain_hint(trained: Trained) -> None:
+    import mlflow
+    from mlflow.pyfunc import PythonModel
+
+    from model import ModelFormatError
+    from model.pyfunc import load_logged_model
+    from training.tracking import configure_tracking
+
+    class Pickled(PythonModel):  # what models registered before the stored format were: a pickled wrapper
+        def predict(self, context: object, model_input: pd.DataFrame, params: object = None) -> pd.DataFrame:
+            return model_input
+
+    configure_tracking(trained.settings)
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name="old", python_model=Pickled())
+    with pytest.raises(ModelFormatError, match="holds a Pickled, not a leadrank model; retrain it"):
+        load_logged_model(info.model_uri)

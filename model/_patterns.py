@@ -14,10 +14,10 @@ after its dense-matrix reader (`RowPairFunctionFromDenseMatric` in `src/c_api.cp
 treats alike (between two neighbouring thresholds, zero, NaN; or one category code), and per tree a table maps
 each class to the bits of the tree's splits on that feature, so a row's pattern is a sum of table lookups.
 
-Whether all of this still agrees with the installed LightGBM is checked, not assumed: `pattern_contributions`
-compares leaves and contributions with LightGBM's own on a matrix that puts every split's edge cases (the
-threshold and its neighbouring doubles, 0, tiny values, NaN, negative values, every category and unknown codes)
-in front of both, and answers None when anything differs, so the caller keeps LightGBM's `pred_contrib`.
+It is a private detail of `LeadModel.predict` for big batches. `PatternContributions.mismatch` compares leaves
+and contributions with LightGBM's own on a matrix that puts every split's edge cases (the threshold and its
+neighbouring doubles, 0, tiny values, NaN, negative values, every category and unknown codes) in front of both;
+the test suite runs it on edge-case boosters and on trained models, against the LightGBM that uv.lock pins.
 """
 
 from __future__ import annotations
@@ -234,23 +234,6 @@ class PatternContributions:
         if not worst <= _PARITY_ATOL:  # NaN included
             return f"differs from LightGBM's pred_contrib by up to {worst:.3g}"
         return None
-
-
-def pattern_contributions(booster: Any) -> PatternContributions | None:
-    """The pattern path for `booster` if it reproduces LightGBM's `pred_contrib` on the probe matrix, else None
-    (logged; the caller keeps LightGBM's own)."""
-    try:
-        patterns = PatternContributions(booster)
-        problem = patterns.mismatch()
-    except UnsupportedBooster as exc:
-        log.info("contributions through LightGBM's pred_contrib: the pattern path does not support %s", exc)
-        return None
-    except Exception as exc:  # an unexpected dump, LightGBM refusing the probe: its own pred_contrib still works
-        problem = f"failed ({type(exc).__name__}: {exc})"
-    if problem:
-        log.warning("contributions through LightGBM's pred_contrib: the pattern path %s", problem)
-        return None
-    return patterns
 
 
 def _iterations(booster: Any) -> int:

@@ -10,7 +10,7 @@ import lightgbm as lgb
 import numpy as np
 from hypothesis import strategies as st
 
-from serving.contributions import K_ZERO
+from model._patterns import K_ZERO
 
 N_COLUMNS = 5
 CATEGORICAL = [3, 4]

@@ -7,8 +7,8 @@ for one lead that costs about as much as the trees. LightGBM's C API has a path 
 lock, so it is safe to share between threads.
 
 This reaches into `lightgbm.basic` for the loaded library and the booster's handle, which are not public:
-`single_row` returns None when they are not there (another LightGBM version), and `FastPath.build` checks
-what it returns against `Booster.predict` on every probe row before it is used.
+`single_row` returns None when they are not there (another LightGBM version), and `LeadModel.predict` then uses
+`Booster.predict`. The tests check it against `Booster.predict` on edge-case rows.
 """
 
 from __future__ import annotations
