@@ -10,7 +10,8 @@ requests to each server in turn. Reported per server and round: p50 and p99 late
 CPU time its worker process spent per request (user + system, from /proc): a reading that does not include the
 load generator. The medians over rounds are compared at the end.
 
-Like `bench_serving.py`, it trains a model on 6,000 simulated leads in a temp store first; nothing touches
+Each checkout trains its own model on the same 6,000 simulated leads (seed 3), with its own code, in a temp store
+of its own (checkouts may store models in different formats), and is sent the same requests; nothing touches
 ~/bentoml or the working directory.
 """
 
@@ -28,9 +29,38 @@ from pathlib import Path
 
 import psutil
 
-from bench.bench_serving import free_port, run_load, single_lead_bodies, train_bench_model, wait_ready
+from bench.bench_serving import free_port, run_load, single_lead_bodies, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# Run in a checkout (its own code on its path): train and import its model into `argv[1]`, print the model's tag.
+_TRAIN = """
+import os, sys
+from pathlib import Path
+from bench.bench_serving import train_bench_model
+train_bench_model(Path(sys.argv[1]))
+print(os.environ["LEADRANK_BENTO_MODEL"])
+"""
+
+
+def train_in(checkout: Path, workdir: Path, env: dict[str, str]) -> dict[str, str]:
+    """Train `checkout`'s model with its own code; the environment its server needs to serve it."""
+    print(f"  {checkout}: training its model in {workdir} ...", file=sys.stderr)
+    done = subprocess.run(
+        [sys.executable, "-c", _TRAIN, str(workdir)],
+        cwd=checkout,
+        env={**env, "PYTHONPATH": str(checkout)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {
+        "LEADRANK_HOME": str(workdir),
+        "BENTOML_HOME": str(workdir / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "True",
+        "LEADRANK_BENTO_MODEL": done.stdout.strip().splitlines()[-1],
+    }
 
 
 def start_server(stack: ExitStack, checkout: Path, env: dict[str, str]) -> tuple[int, list[psutil.Process]]:
@@ -72,9 +102,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         checkouts[name] = Path(path).resolve()
 
     with tempfile.TemporaryDirectory(prefix="leadrank-ab-") as tmp, ExitStack() as stack:
-        bodies = single_lead_bodies(train_bench_model(Path(tmp)).items)
-        env = dict(os.environ)
-        servers = {name: start_server(stack, path, env) for name, path in checkouts.items()}
+        from features.records import to_records
+        from features.simulate import simulate
+
+        history = simulate(n_leads=6000, seed=3)  # what every checkout's train_bench_model trains on
+        recent = history.leads.sort_values("decided_at").tail(300)
+        bodies = single_lead_bodies(to_records(recent, history.events))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADRANK_", "MLFLOW_"))}
+        envs = {name: {**env, **train_in(path, Path(tmp) / name, env)} for name, path in checkouts.items()}
+        servers = {name: start_server(stack, path, envs[name]) for name, path in checkouts.items()}
         p50: dict[str, list[float]] = {name: [] for name in servers}
         cpu: dict[str, list[float]] = {name: [] for name in servers}
         print("| round | checkout | p50 ms | p99 ms | server CPU ms / request |\n|---|---|---|---|---|")

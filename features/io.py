@@ -60,6 +60,7 @@ from features.contract import (
     LeadBatch,
     empty_events,
 )
+from features.parsing import arrow_text, as_text, blank, is_text_like, parse_numbers, parse_timestamps
 
 logger = logging.getLogger(__name__)
 
@@ -348,63 +349,27 @@ def _csv_record_lines(path: Path, last_row: int) -> list[int] | None:
     return None
 
 
-def _arrow(text: pd.Series) -> pa.ChunkedArray:
-    """The Arrow data of a `str` column (zero-copy for pandas' default pyarrow-backed storage)."""
-    data = pa.array(text.array)
-    chunked = data if isinstance(data, pa.ChunkedArray) else pa.chunked_array([data])
-    return chunked.cast(pa.large_string())
-
-
-def _blank(text: pd.Series) -> pd.Series:
-    """Missing, empty or whitespace-only cells of a `str` column."""
-    # Arrow's classifiers scan in place; `str.strip()` would allocate a trimmed copy of every cell.
-    data = _arrow(text)
-    empty = pc.or_(pc.equal(pc.binary_length(data), 0), pc.utf8_is_space(data)).fill_null(False)
-    return text.isna() | empty.to_numpy(zero_copy_only=False)
-
-
-def _is_text_like(s: pd.Series) -> bool:
-    return pd.api.types.is_string_dtype(s.dtype) or isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object
-
-
-def _as_text(s: pd.Series) -> pd.Series:
-    """`s` as pandas `str` dtype (missing stays missing)."""
-    if s.dtype == "str":
-        return s
-    return s.astype("str")
-
-
 def _id_column(s: pd.Series, column: str, report: _Report) -> pd.Series:
     """Lead ids as text. Integer ids (common in Parquet exports) are turned into their decimal text."""
-    if _is_text_like(s) or (pd.api.types.is_integer_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)):
-        return _as_text(s)
+    if is_text_like(s) or (pd.api.types.is_integer_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)):
+        return as_text(s)
     report.column(column, f"has type {s.dtype}; expected text or whole numbers")
-    return _as_text(s)
+    return as_text(s)
 
 
 def _timestamps(s: pd.Series, column: str, report: _Report) -> tuple[pd.Series, pd.Series]:
     """Parse `s` to naive-UTC datetime64[us]; report unparseable cells. Returns (parsed, missing)."""
-    missing = s.isna()
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        parsed = s.dt.tz_convert("UTC").dt.tz_localize(None)
-    elif pd.api.types.is_datetime64_dtype(s.dtype):
-        parsed = s
-    elif _is_text_like(s):
-        text = _as_text(s)
-        missing = _blank(text)
-        parsed = pd.to_datetime(text.where(~missing).str.strip(), format="ISO8601", utc=True, errors="coerce")
-        parsed = parsed.dt.tz_localize(None)
-        report.rows(column, parsed.isna() & ~missing, f"unparseable timestamp ({_ISO_HINT})", values=s)
-    else:
-        report.rows(column, ~missing, f"not a timestamp (column type {s.dtype}); {_ISO_HINT}", values=s)
-        parsed = pd.Series(pd.NaT, index=s.index, dtype=TIMESTAMP_DTYPE)
+    if not (is_text_like(s) or pd.api.types.is_datetime64_any_dtype(s.dtype)):
+        report.rows(column, s.notna(), f"not a timestamp (column type {s.dtype}); {_ISO_HINT}", values=s)
+        return pd.Series(pd.NaT, index=s.index, dtype=TIMESTAMP_DTYPE), s.isna()
     try:
-        parsed = parsed.astype(TIMESTAMP_DTYPE)
+        parsed, bad, missing = parse_timestamps(s)
     except (OverflowError, ValueError):
         # OutOfBoundsDatetime is a ValueError: e.g. year 300000 stored as datetime64[s] in Parquet.
         report.column(column, "timestamps outside the representable range")
-        parsed = pd.Series(pd.NaT, index=s.index, dtype=TIMESTAMP_DTYPE)
-    return parsed, missing
+        return pd.Series(pd.NaT, index=s.index, dtype=TIMESTAMP_DTYPE), s.isna()
+    report.rows(column, pd.Series(bad, index=s.index), f"unparseable timestamp ({_ISO_HINT})", values=s)
+    return parsed.set_axis(s.index), pd.Series(missing, index=s.index)
 
 
 def _numbers(s: pd.Series, column: str, report: _Report) -> pd.Series:
@@ -412,16 +377,9 @@ def _numbers(s: pd.Series, column: str, report: _Report) -> pd.Series:
     if pd.api.types.is_bool_dtype(s.dtype):
         report.rows(column, s.notna(), "not a number (true/false)", values=s)
         return pd.Series(np.nan, index=s.index, dtype="float64")
-    if pd.api.types.is_numeric_dtype(s.dtype):
-        values = s
-        bad = pd.Series(False, index=s.index)
-    else:
-        text = _as_text(s)
-        blank = _blank(text)
-        values = pd.to_numeric(text.where(~blank).str.strip(), errors="coerce")
-        bad = values.isna() & ~blank
+    values, not_number = parse_numbers(s)
     as_float = values.to_numpy(dtype="float64", na_value=np.nan)
-    bad = bad | np.isinf(as_float)
+    bad = pd.Series(not_number | np.isinf(as_float), index=s.index)
     report.rows(column, bad, "not a number", values=s)
     report.rows(column, (as_float < 0) & ~bad, "negative value (must be >= 0)", values=s)
     if bad.any():
@@ -449,7 +407,7 @@ def _validate_leads(raw: pd.DataFrame, report: _Report) -> tuple[pd.DataFrame, l
 
     if LEAD_ID in raw.columns:
         ids = _id_column(raw[LEAD_ID], LEAD_ID, report)
-        empty = _blank(ids)
+        empty = blank(ids)
         report.rows(LEAD_ID, empty, "empty lead_id")
         report.rows(LEAD_ID, ids.duplicated(keep=False) & ~empty, "duplicate lead_id", values=ids)
         out[LEAD_ID] = ids
@@ -466,9 +424,9 @@ def _validate_leads(raw: pd.DataFrame, report: _Report) -> tuple[pd.DataFrame, l
 
     for column in LEAD_TEXT_COLUMNS:
         if column in raw.columns:
-            out[column] = _as_text(raw[column])
+            out[column] = as_text(raw[column])
     if SOURCE in out.columns:
-        report.rows(SOURCE, _blank(out[SOURCE]), "empty source (required)")
+        report.rows(SOURCE, blank(out[SOURCE]), "empty source (required)")
 
     for column in LEAD_NUMERIC_COLUMNS:
         if column in raw.columns:
@@ -476,7 +434,7 @@ def _validate_leads(raw: pd.DataFrame, report: _Report) -> tuple[pd.DataFrame, l
             out[column] = values.astype("float64") if column in FLOAT_COLUMNS else values
 
     if OUTCOME in raw.columns:
-        text = _as_text(raw[OUTCOME])
+        text = as_text(raw[OUTCOME])
         outcome = text.str.strip().str.lower()
         outcome = outcome.where(~outcome.eq(""))
         known = outcome.isin(OUTCOMES) | outcome.isna()
@@ -514,17 +472,17 @@ def _validate_events(raw: pd.DataFrame, report: _Report) -> pd.DataFrame:
         out[TS], missing = _timestamps(raw[TS], TS, report)
         report.rows(TS, missing, "missing timestamp (required)")
     if EVENT_TYPE in raw.columns:
-        out[EVENT_TYPE] = _as_text(raw[EVENT_TYPE])
-        report.rows(EVENT_TYPE, _blank(out[EVENT_TYPE]), "missing event_type")
+        out[EVENT_TYPE] = as_text(raw[EVENT_TYPE])
+        report.rows(EVENT_TYPE, blank(out[EVENT_TYPE]), "missing event_type")
     if ASSET in raw.columns:
-        out[ASSET] = _as_text(raw[ASSET])
+        out[ASSET] = as_text(raw[ASSET])
     return out
 
 
 def _drop_unknown(events: pd.DataFrame, leads: pd.DataFrame, file: str) -> tuple[pd.DataFrame, int, str | None]:
     # Arrow's set lookup is about twice as fast as Series.isin on 30M pyarrow-backed strings.
-    lead_ids = _arrow(_as_text(leads[LEAD_ID])).combine_chunks()
-    known = pc.is_in(_arrow(events[EVENT_LEAD_ID]), value_set=lead_ids).to_numpy(zero_copy_only=False)
+    lead_ids = arrow_text(as_text(leads[LEAD_ID])).combine_chunks()
+    known = pc.is_in(arrow_text(events[EVENT_LEAD_ID]), value_set=lead_ids).to_numpy(zero_copy_only=False)
     n_dropped = int(len(known) - np.count_nonzero(known))
     if not n_dropped:
         return events, 0, None

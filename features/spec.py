@@ -48,6 +48,7 @@ from features.contract import (
     LeadBatch,
     empty_events,
 )
+from features.parsing import as_text, parse_numbers, parse_timestamps
 
 __all__ = [
     "DatasetSpec",
@@ -552,7 +553,7 @@ def _build_leads(ls: LeadsSpec, raw: pd.DataFrame, problems: list[str], notes: l
 
     source = column(ls.source)
     out[SOURCE] = (
-        pd.Series([UNKNOWN_SOURCE] * n, dtype="str") if source is None else _as_text(source).fillna(UNKNOWN_SOURCE)
+        pd.Series([UNKNOWN_SOURCE] * n, dtype="str") if source is None else as_text(source).fillna(UNKNOWN_SOURCE)
     )
 
     target = column(ls.target)
@@ -607,7 +608,7 @@ def _lead_ids(name: str | None, s: pd.Series | None, n: int, problems: list[str]
     if name is None or s is None:
         # No id column: the row number, 1-based like the row numbers in error messages.
         return pd.Series(np.arange(1, n + 1).astype(str), dtype="str")
-    ids = _as_text(s).str.strip()
+    ids = as_text(s).str.strip()
     empty = (ids.isna() | (ids == "")).to_numpy()
     if empty.any():
         problems.append(f"[leads] id: column '{name}' is empty at {_rows(empty)}")
@@ -622,7 +623,7 @@ def _lead_ids(name: str | None, s: pd.Series | None, n: int, problems: list[str]
 def _created_at(name: str | None, s: pd.Series | None, n: int, problems: list[str]) -> pd.Series:
     if name is None or s is None:
         return pd.Series(pd.NaT, index=pd.RangeIndex(n), dtype=TIMESTAMP_DTYPE)
-    created, bad, empty = _parse_times(s)
+    created, bad, empty = parse_timestamps(s, lenient=True)
     if bad.any():
         problems.append(
             f"[leads] created_at: column '{name}' has values that are not dates/times at {_rows(bad)}: "
@@ -664,7 +665,7 @@ def _attributes(ls: LeadsSpec, raw: pd.DataFrame, problems: list[str], notes: li
                 values[col] = number
                 numeric.append(col)
         elif col in explicit_cat:
-            values[col] = _as_text(s)
+            values[col] = as_text(s)
             categorical.append(col)
         elif s.isna().all():
             empty.append(col)
@@ -678,7 +679,7 @@ def _attributes(ls: LeadsSpec, raw: pd.DataFrame, problems: list[str], notes: li
             numeric.append(col)
             inferred_num.append(col)
         else:
-            values[col] = _as_text(s)
+            values[col] = as_text(s)
             categorical.append(col)
             inferred_cat.append(col)
 
@@ -716,11 +717,11 @@ def _build_events(es: EventsSpec, raw: pd.DataFrame, problems: list[str]) -> pd.
             problems.append(f"[events] {key}: column '{col}' not found in {Path(es.path).name}{_suggest(col, columns)}")
     if len(problems) > n_before:
         return None
-    lead_ids = _as_text(raw[es.lead_id]).str.strip()
+    lead_ids = as_text(raw[es.lead_id]).str.strip()
     empty = lead_ids.isna() | (lead_ids == "")
     if empty.any():
         problems.append(f"[events] lead_id: column '{es.lead_id}' is empty at {_rows(empty)}")
-    ts, bad, ts_empty = _parse_times(raw[es.ts])
+    ts, bad, ts_empty = parse_timestamps(raw[es.ts], lenient=True)
     if bad.any():
         problems.append(
             f"[events] ts: column '{es.ts}' has values that are not dates/times at {_rows(bad)}: "
@@ -728,12 +729,12 @@ def _build_events(es: EventsSpec, raw: pd.DataFrame, problems: list[str]) -> pd.
         )
     if ts_empty.any():
         problems.append(f"[events] ts: column '{es.ts}' is empty at {_rows(ts_empty)}")
-    types = _as_text(raw[es.type])
+    types = as_text(raw[es.type])
     if types.isna().any():
         problems.append(f"[events] type: column '{es.type}' is empty at {_rows(types.isna())}")
     if len(problems) > n_before:
         return None
-    asset = _as_text(raw[es.asset]) if es.asset is not None else pd.Series([None] * len(raw), dtype="str")
+    asset = as_text(raw[es.asset]) if es.asset is not None else pd.Series([None] * len(raw), dtype="str")
     return pd.DataFrame(
         {
             EVENT_LEAD_ID: lead_ids.reset_index(drop=True),
@@ -746,17 +747,6 @@ def _build_events(es: EventsSpec, raw: pd.DataFrame, problems: list[str]) -> pd.
 
 # ----------------------------------------------------------------------------------------------------
 # Column conversions (all vectorised)
-
-
-def _as_text(s: pd.Series) -> pd.Series:
-    """The column as pandas `str` dtype with NA kept; whole-number floats lose their '.0' (ids, codes)."""
-    if pd.api.types.is_float_dtype(s):
-        finite = s.dropna()
-        if len(finite) and bool(np.all(np.mod(finite.to_numpy(dtype="float64"), 1) == 0)):
-            return s.astype("Int64").astype("str")
-    if pd.api.types.is_bool_dtype(s):
-        return s.map({True: "true", False: "false"}).astype("str")
-    return s.astype("str")
 
 
 def _normalise_number(s: pd.Series) -> pd.Series:
@@ -776,7 +766,7 @@ def _as_number_if_all(s: pd.Series) -> pd.Series | None:
         return _normalise_number(s)
     if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
         return None
-    text = _as_text(s)
+    text = as_text(s)
     # to_numeric with coerce costs an exception per non-number, so a text column is judged on its distinct
     # values (few, for a categorical) and rejected on the first handful before the rest are tried.
     distinct = pd.Series(text.dropna().unique(), dtype="str").str.strip()
@@ -790,12 +780,9 @@ def _as_number_if_all(s: pd.Series) -> pd.Series | None:
 
 def _numeric_column(key: str, col: str, s: pd.Series, problems: list[str]) -> pd.Series | None:
     """The column as numbers, or None after recording which rows are not numbers."""
-    if pd.api.types.is_numeric_dtype(s):
-        return _normalise_number(s)
-    text = _as_text(s).str.strip()
-    values = pd.to_numeric(text, errors="coerce")
-    bad = (values.isna() & text.notna() & (text != "")).to_numpy()
+    values, bad = parse_numbers(s)
     if bad.any():
+        text = as_text(s).str.strip()
         problems.append(
             f"[leads] {key}: column '{col}' has non-numeric values at {_rows(bad)}: {_examples(text[bad])}"
             " (add them to missing if they mean 'no value')"
@@ -805,7 +792,7 @@ def _numeric_column(key: str, col: str, s: pd.Series, problems: list[str]) -> pd
 
 
 def _parse_target(col: str, s: pd.Series, problems: list[str]) -> pd.Series:
-    text = _as_text(s).str.strip().str.lower()
+    text = as_text(s).str.strip().str.lower()
     empty = (text.isna() | (text == "")).to_numpy()
     won = text.isin(_WON_FORMS).to_numpy()
     lost = text.isin(_LOST_FORMS).to_numpy()
@@ -819,24 +806,6 @@ def _parse_target(col: str, s: pd.Series, problems: list[str]) -> pd.Series:
     outcome[won] = WON
     outcome[lost] = LOST
     return pd.Series(outcome, dtype="str")
-
-
-def _parse_times(s: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
-    """(timestamps as tz-naive UTC datetime64[us], mask of unparseable values, mask of empty values)."""
-    if pd.api.types.is_datetime64_any_dtype(s):
-        parsed = s if getattr(s.dt, "tz", None) is None else s.dt.tz_convert("UTC").dt.tz_localize(None)
-        empty = s.isna().to_numpy()
-        return parsed.astype(TIMESTAMP_DTYPE), np.zeros(len(s), dtype=bool), empty
-    text = _as_text(s).str.strip()
-    empty = (text.isna() | (text == "")).to_numpy()
-    # Naive times are taken as UTC; times with an offset are converted to UTC.
-    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
-    retry = parsed.isna().to_numpy() & ~empty
-    if retry.any():
-        # Only the rows ISO 8601 could not read pay for the slow per-value parser.
-        parsed.loc[retry] = pd.to_datetime(text[retry], utc=True, errors="coerce", format="mixed")
-    bad = parsed.isna().to_numpy() & ~empty
-    return parsed.dt.tz_localize(None).astype(TIMESTAMP_DTYPE), bad, empty
 
 
 def _rows(mask: np.ndarray | pd.Series, limit: int = 5) -> str:

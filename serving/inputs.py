@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from features import contract as c
 from features.engagement import LeadColumns
+from features.parsing import parse_timestamps
 from features.records import RESERVED_KEYS
 from features.schema import NUMERIC, FeatureSchema
 from serving.errors import Problem, RequestError
@@ -248,15 +249,10 @@ def _parse_times(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     us = _arrow_times(text)
     if us is not None:
         return us, np.zeros(len(text), dtype=bool)
-    # Anything else (a mix, a date alone, a bad value) goes through pandas' more lenient ISO 8601 reader,
-    # which also tells which values are bad.
-    raw = pd.Series(text.to_pylist(), dtype="str")
-    parsed = pd.to_datetime(raw, utc=True, format="ISO8601", errors="coerce")
-    stamps_np = parsed.dt.tz_localize(None).to_numpy()
-    if stamps_np.dtype != np.dtype("datetime64[us]"):
-        stamps_np = stamps_np.astype("datetime64[us]")
-    us = stamps_np.view(np.int64)
-    return us, (us == _NAT) & raw.notna().to_numpy()
+    # Anything else (a mix, a date alone, a bad value) goes through the shared ISO 8601 reader, which also tells
+    # which values are bad.
+    parsed, bad, _ = parse_timestamps(pd.Series(text.to_pylist(), dtype="str"))
+    return parsed.to_numpy().view(np.int64), bad
 
 
 def _bad_times(bad: np.ndarray, path: Any) -> list[Problem]:

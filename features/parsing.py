@@ -1,0 +1,78 @@
+"""Reading cells of text, timestamps and numbers: the one set of parsing rules that the canonical loader
+(`features.io`), the dataset spec (`features.spec`) and the HTTP service (`serving.inputs`) share.
+
+Missing, empty and whitespace-only cells are missing. Timestamps are ISO 8601; a value with an offset is converted
+to UTC, one without is taken as UTC; the result is timezone-naive UTC at microsecond resolution. `lenient` also
+reads other spellings (what a foreign CRM export may hold) value by value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from features.contract import TIMESTAMP_DTYPE
+
+
+def is_text_like(s: pd.Series) -> bool:
+    return pd.api.types.is_string_dtype(s.dtype) or isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object
+
+
+def as_text(s: pd.Series) -> pd.Series:
+    """The column as pandas `str` dtype with missing kept; whole-number floats lose their '.0' (ids, codes) and
+    booleans read true/false."""
+    if s.dtype == "str":
+        return s
+    if pd.api.types.is_float_dtype(s):
+        finite = s.dropna()
+        if len(finite) and bool(np.all(np.mod(finite.to_numpy(dtype="float64"), 1) == 0)):
+            return s.astype("Int64").astype("str")
+    if pd.api.types.is_bool_dtype(s):
+        return s.map({True: "true", False: "false"}).astype("str")
+    return s.astype("str")
+
+
+def arrow_text(text: pd.Series) -> pa.ChunkedArray:
+    """The Arrow data of a `str` column (zero-copy for pandas' default pyarrow-backed storage)."""
+    data = pa.array(text.array)
+    chunked = data if isinstance(data, pa.ChunkedArray) else pa.chunked_array([data])
+    return chunked.cast(pa.large_string())
+
+
+def blank(text: pd.Series) -> np.ndarray:
+    """Missing, empty or whitespace-only cells of a `str` column."""
+    # Arrow's classifiers scan in place; `str.strip()` would allocate a trimmed copy of every cell.
+    data = arrow_text(text)
+    empty = pc.or_(pc.equal(pc.binary_length(data), 0), pc.utf8_is_space(data)).fill_null(False)
+    return np.asarray(text.isna().to_numpy() | empty.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def parse_timestamps(s: pd.Series, *, lenient: bool = False) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """(timestamps as naive-UTC datetime64[us], mask of unreadable values, mask of missing values).
+
+    Raises OverflowError or ValueError when a datetime column holds values outside datetime64[us]'s range."""
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        parsed = s if getattr(s.dt, "tz", None) is None else s.dt.tz_convert("UTC").dt.tz_localize(None)
+        return parsed.astype(TIMESTAMP_DTYPE), np.zeros(len(s), dtype=bool), s.isna().to_numpy()
+    text = as_text(s)
+    empty = blank(text)
+    text = text.where(~empty).str.strip()
+    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    retry = parsed.isna().to_numpy() & ~empty
+    if lenient and retry.any():
+        # Only the rows ISO 8601 could not read pay for the slow per-value parser.
+        parsed.loc[retry] = pd.to_datetime(text[retry], utc=True, errors="coerce", format="mixed")
+    bad = parsed.isna().to_numpy() & ~empty
+    return parsed.dt.tz_localize(None).astype(TIMESTAMP_DTYPE), bad, empty
+
+
+def parse_numbers(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """(the column as numbers, mask of values that are not numbers); a numeric column is returned as it is."""
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        return s, np.zeros(len(s), dtype=bool)
+    text = as_text(s)
+    empty = blank(text)
+    values = pd.to_numeric(text.where(~empty).str.strip(), errors="coerce")
+    return values, values.isna().to_numpy() & ~empty
