@@ -47,7 +47,6 @@ import numpy as np
 import pandas as pd
 from starlette.responses import Response
 
-from features.simulate import SimulatedHistory
 from leadrank.settings import Settings
 from serving.inputs import Limits
 from serving.middleware import ApiGuard, bentoml_options
@@ -56,6 +55,7 @@ from serving.predictions import PredictionLog
 from serving.request_items import request_items
 from serving.schemas import Lead, ScoreRequest, ScoreResponse
 from serving.scoring import ScoringEngine
+from simulator import SimulatedHistory
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -330,8 +330,8 @@ def train_bench_model(workdir: Path) -> BenchModel:
         os.environ.pop(name, None)
 
     from features.contract import LeadBatch
-    from features.simulate import simulate
     from serving.model_store import BENTO_MODEL_ENV, import_model
+    from simulator import simulate
     from training.pipeline import TrainingData, TrainOptions, train
 
     print(f"working in {workdir}; training a model ...", file=sys.stderr)
@@ -369,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     import mlflow
 
-    from features.simulate import simulate
+    from simulator import simulate
 
     mlflow_bodies = [json.dumps({"dataframe_records": [pyfunc_record(item)]}).encode() for item in items]
     events_per_lead = np.mean([len(i["events"]) for i in items])

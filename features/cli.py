@@ -121,7 +121,7 @@ def simulate(
     and expected days to close: use it only to evaluate, never to train.
     The generative story is in docs/simulator.md.
     """
-    import features.simulate as sim
+    import simulator as sim
     from features.summary import summarize_history
 
     if leads < 1:

@@ -33,7 +33,6 @@ def quickstart(
     seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same data and metrics.")] = 7,
 ) -> None:
     """Simulate a CRM history, train and register a model, and hand off open leads to a default team."""
-    from features.simulate import simulate, write_history
     from features.summary import summarize_history
     from handoff import parse_capacity
     from leadrank.rank import (
@@ -47,6 +46,7 @@ def quickstart(
     from leadrank.report import console as make_console
     from leadrank.report import print_frame
     from leadrank.settings import Settings
+    from simulator import simulate, write_history
     from training.cli import print_training
     from training.pipeline import TrainOptions, load_training_data, train
 

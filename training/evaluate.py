@@ -29,7 +29,7 @@ class Truth:
 
 def read_truth_for(data_dir: Path, lead_ids: pd.Series) -> Truth | None:
     """The simulator's truth for these leads, or None when the data set has none (real CRM data)."""
-    from features.simulate import read_truth
+    from simulator import read_truth
 
     if not any((data_dir / f"truth.{ext}").exists() for ext in ("parquet", "csv")):
         return None

@@ -24,7 +24,7 @@ from features.engagement import (
     LeadColumns,
 )
 from features.schema import CATEGORICAL, NUMERIC, FeatureSchema, SchemaError
-from features.simulate import simulate
+from simulator import simulate
 
 DAY = pd.Timedelta(days=1)
 T0 = pd.Timestamp("2024-03-01")
@@ -407,7 +407,7 @@ def test_sklearn_contract(batch: LeadBatch) -> None:
 
 
 def test_default_stage_map_covers_the_simulator_vocabulary() -> None:
-    from features.simulate import DECISION_TYPES, EARLY_TYPES, LEAK_TYPES, MIDDLE_TYPES
+    from simulator import DECISION_TYPES, EARLY_TYPES, LEAK_TYPES, MIDDLE_TYPES
 
     stages = {"early": EARLY_TYPES, "middle": MIDDLE_TYPES, "decision": DECISION_TYPES + LEAK_TYPES}
     assert dict(DEFAULT_STAGE_MAP) == {t: stage for stage, types in stages.items() for t in types}

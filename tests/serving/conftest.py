@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from features.contract import LeadBatch
-from features.simulate import SimulatedHistory, simulate
 from leadrank.settings import Settings
 from serving.request_items import request_items
+from simulator import SimulatedHistory, simulate
 
 with warnings.catch_warnings():
     # Starlette 1.x nudges towards httpx2 when its TestClient is imported; the client works as documented.

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from features.simulate import SimulatedHistory, simulate, write_history
 from leadrank.settings import Settings
+from simulator import SimulatedHistory, simulate, write_history
 from training.pipeline import TrainOptions, TrainResult, load_training_data, train
 
 

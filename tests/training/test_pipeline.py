@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from features import contract as c
 from features.contract import LeadBatch
-from features.simulate import SimulatedHistory
 from leadrank.settings import Settings
+from simulator import SimulatedHistory
 from tests.training.conftest import Trained
 from training.pipeline import TrainingData, TrainOptions, load_training_data, train
 
