@@ -338,7 +338,7 @@ def train_bench_model(workdir: Path) -> BenchModel:
     history = simulate(n_leads=6000, seed=3)
     settings = Settings(home=workdir, min_closed_leads=200, min_wins=20)
     train(TrainingData(batch=LeadBatch(history.leads, history.events)), settings, TrainOptions(seed=1))
-    imported = import_model(settings)
+    imported = import_model(settings.resolved_tracking_uri(), settings.model_name)
     os.environ[BENTO_MODEL_ENV] = imported.tag
     recent = history.leads.sort_values("decided_at").tail(300)
     return BenchModel(history, settings, imported, request_items(recent, history.events))

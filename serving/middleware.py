@@ -18,7 +18,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+import os
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any, Final
 
 from serving.errors import MAX_PROBLEMS
@@ -36,6 +37,13 @@ OPEN_PREFIXES: Final = ("/static_content/", "/assets/")
 # Far above a 10,000-lead request with a few dozen events each (about 25 MB), far below what hurts the server.
 MAX_BODY_BYTES: Final = 256 * 1024 * 1024
 _TIMESTAMP_FIELDS: Final = frozenset({"ts", "created_at", "as_of"})
+API_TOKENS_ENV: Final = "LEADRANK_API_TOKENS"
+
+
+def tokens_from_env(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The bearer tokens of `LEADRANK_API_TOKENS`: comma-separated, blanks dropped (as `Settings.token_list`)."""
+    env = os.environ if environ is None else environ
+    return [t.strip() for t in env.get(API_TOKENS_ENV, "").split(",") if t.strip()]
 
 
 def bentoml_options() -> dict[str, Any]:
@@ -125,9 +133,9 @@ class ApiGuard:
 
     def __init__(self, app: ASGIApp, tokens: Sequence[str] | None = None, max_body: int = MAX_BODY_BYTES) -> None:
         if tokens is None:
-            from leadrank.settings import Settings
-
-            tokens = Settings().token_list()
+            # The service adds this middleware by class, without arguments: read the tokens the way Settings
+            # does (LEADRANK_API_TOKENS), until the service's start-up passes `tokens=` itself.
+            tokens = tokens_from_env()
         self.app = app
         self.tokens = [t.encode() for t in tokens]
         self.max_body = max_body

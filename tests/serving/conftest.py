@@ -93,7 +93,7 @@ def trained(serving_env: Path) -> Trained:
     settings = Settings(home=serving_env, min_closed_leads=200, min_wins=20)
     result = train(TrainingData(batch=LeadBatch(history.leads, history.events)), settings, TrainOptions(seed=1))
     assert result.registration is not None and result.registration.promoted
-    imported = import_model(settings)
+    imported = import_model(settings.resolved_tracking_uri(), settings.model_name)
     import os
 
     os.environ[BENTO_MODEL_ENV] = imported.tag  # restored by serving_env's monkeypatch (deleted there)

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from serving.middleware import ApiGuard
+from leadrank.settings import Settings
+from serving.middleware import ApiGuard, tokens_from_env
 from serving.schemas import LEAD_EXAMPLE
 
 TOKENS = ["tok-alpha-123", "tok-beta-456"]
@@ -72,8 +73,11 @@ def test_tokens_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError
 
     assert ApiGuard(app).tokens == [b"one", b"two"]
+    # serving reads the variable itself (it must not import the command layer); it agrees with Settings.
+    assert tokens_from_env() == Settings().token_list() == ["one", "two"]
     monkeypatch.setenv("LEADRANK_API_TOKENS", "")
     assert ApiGuard(app).tokens == []
+    assert tokens_from_env({"LEADRANK_API_TOKENS": "a,,b "}) == Settings(api_tokens="a,,b ").token_list()
 
 
 # --- fuzz ---------------------------------------------------------------------------------------------------------

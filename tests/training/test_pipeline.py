@@ -23,12 +23,13 @@ pytestmark = pytest.mark.integration
 def test_champion_is_registered_and_serves_probabilities(trained: Trained) -> None:
     import mlflow
 
+    from leadrank.config import tracking_config
     from training.tracking import configure_tracking
     from training.tracking_run import request_rows
 
     assert trained.result.registration is not None
     assert trained.result.registration.promoted, trained.result.registration.decision
-    configure_tracking(trained.settings)
+    configure_tracking(tracking_config(trained.settings))
     model = mlflow.pyfunc.load_model("models:/lead-scorer@champion")
     open_leads = trained.history.leads[trained.history.leads[c.OUTCOME].isna()].head(50)
     rows = request_rows(LeadBatch(open_leads, trained.history.events), 50)

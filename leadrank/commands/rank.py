@@ -7,15 +7,17 @@ module is where the command line joins them, the same way the HTTP service does.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 import typer
 
 from features import contract as c
 from features.contract import LeadBatch
+
+if TYPE_CHECKING:
+    from training.tracking import TrackingConfig
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +35,6 @@ RANKED_COLUMNS = (
 
 class RankError(ValueError):
     """Open leads cannot be ranked: no model, no open leads, bad input. The message says what to do."""
-
-
-@dataclass
-class Ranking:
-    ranked: pd.DataFrame
-    result: Any  # handoff.HandoffResult
-    model_version: str
-    warnings: list[str]
 
 
 def load_open_leads(
@@ -66,7 +60,7 @@ def load_open_leads(
     return LeadBatch(leads, hist.events), list(hist.warnings)
 
 
-def load_scorer(settings: Any, version: str | None = None) -> tuple[Any, str]:
+def load_scorer(config: TrackingConfig, version: str | None = None) -> tuple[Any, str]:
     """The champion's (or a given version's) `LeadScorer` from the MLflow registry, with its version."""
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -74,19 +68,19 @@ def load_scorer(settings: Any, version: str | None = None) -> tuple[Any, str]:
     from training.registry import champion_version
     from training.tracking import configure_tracking
 
-    configure_tracking(settings)
+    configure_tracking(config)
     if version is None:
-        champ = champion_version(settings)
+        champ = champion_version(config)
         if champ is None:
             raise RankError(
-                f"no champion model {settings.model_name!r} in {settings.resolved_tracking_uri()}: "
+                f"no champion model {config.model_name!r} in {config.tracking_uri}: "
                 "run `leadrank train` (or `leadrank quickstart`) first"
             )
         version = str(champ.version)
     try:
-        model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
+        model = mlflow.pyfunc.load_model(f"models:/{config.model_name}/{version}")
     except MlflowException as exc:
-        raise RankError(f"cannot load model {settings.model_name!r} version {version}: {exc.message}") from exc
+        raise RankError(f"cannot load model {config.model_name!r} version {version}: {exc.message}") from exc
     return model.unwrap_python_model().scorer, version
 
 
@@ -147,6 +141,7 @@ def rank(
 
     from features.io import DataLoadError
     from handoff import HandoffError, capacity_from_options
+    from leadrank.config import tracking_config
     from leadrank.report import console as make_console
     from leadrank.settings import Settings
     from training.tracking import TrackingError
@@ -159,7 +154,7 @@ def rank(
     try:
         spec = capacity_from_options(max_leads=capacity_leads, hours=capacity_hours, team_file=team)
         batch, load_warnings = load_open_leads(data, leads, events)
-        scorer, version = load_scorer(Settings(), model_version)
+        scorer, version = load_scorer(tracking_config(Settings()), model_version)
         ranked, result, warnings = rank_leads(batch, scorer, spec, objective, horizon_days)
         write_ranked(ranked, out)
         if plan is not None:

@@ -35,7 +35,7 @@ def quickstart(
     """Simulate a CRM history, train and register a model, and hand off open leads to a default team."""
     from features.summary import summarize_history
     from handoff import parse_capacity
-    from leadrank.rank import (
+    from leadrank.commands.rank import (
         load_open_leads,
         load_scorer,
         print_handoff,
@@ -43,11 +43,12 @@ def quickstart(
         write_plan,
         write_ranked,
     )
+    from leadrank.commands.train import print_training
+    from leadrank.config import tracking_config
     from leadrank.report import console as make_console
     from leadrank.report import print_frame
     from leadrank.settings import Settings
     from simulator import simulate, write_history
-    from training.cli import print_training
     from training.pipeline import TrainOptions, load_training_data, train
 
     console = make_console()
@@ -73,7 +74,7 @@ def quickstart(
     console.print("\n[bold]3/3[/] ranking the open leads for a default team of five")
     spec = parse_capacity(DEFAULT_TEAM, source="quickstart team")
     batch, _ = load_open_leads(data_dir=data_dir)
-    scorer, version = load_scorer(settings)
+    scorer, version = load_scorer(tracking_config(settings))
     ranked, handoff_result, _ = rank_leads(batch, scorer, spec)
     write_ranked(ranked, out / "ranked.csv")
     write_plan(ranked, handoff_result, out / "capacity_plan.png")

@@ -1,6 +1,6 @@
-"""Command-line entry points of the `features` package (registered on the `leadrank` app in leadrank/cli.py).
+"""`leadrank simulate`: write a simulated CRM history (the `simulator` package) and print what it holds.
 
-Each command only parses options, calls a pure function and prints; the work lives in the library modules.
+The command only parses options, calls the simulator and prints; the work lives in the library modules.
 """
 
 from __future__ import annotations
