@@ -6,7 +6,6 @@ with the oracle that ranks by the true close probability. Training and serving n
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,9 +105,6 @@ def top_share_metrics(y: np.ndarray, score: np.ndarray, lead_ids: np.ndarray, tr
         if truth is not None:
             out[f"true_expected_closes_{tag}"] = float(truth.p_close[top].sum())
     return out
-
-
-HandoffFn = Callable[[pd.DataFrame, float], np.ndarray]
 
 
 def capacity_metrics(
