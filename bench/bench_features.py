@@ -3,7 +3,7 @@
     uv run python bench/bench_features.py                       # 200,000 leads, 10,000,000 events
     uv run python bench/bench_features.py --leads 20000 --events 1000000 --single 100   # quick look
 
-Data: `features.simulate.simulate(leads, seed)`, whose ~27 events a lead are topped up to exactly `--events`
+Data: `simulator.simulate(leads, seed)`, whose ~27 events a lead are topped up to exactly `--events`
 by re-drawing events of the same leads shifted up to 60 days earlier (so every lead keeps a plausible
 history), then written to Parquet. The measurements run in one child process that reads the Parquet files as
 the loader would, so its peak RSS is that of "data + features", not of the simulator:
@@ -54,7 +54,7 @@ _US_PER_DAY = 86_400_000_000
 
 
 def make_data(n_leads: int, n_events: int, seed: int, out_dir: Path) -> dict[str, Any]:
-    from features.simulate import simulate
+    from simulator import simulate
 
     t0 = time.perf_counter()
     history = simulate(n_leads, seed)

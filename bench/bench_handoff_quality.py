@@ -34,8 +34,8 @@ def main() -> None:
 
     from features import contract as c
     from features.contract import LeadBatch
-    from features.simulate import simulate, write_history
     from handoff import hand_off
+    from simulator import simulate, write_history
     from training.candidates import points_score
     from training.capacity_eval import select_by_order
     from training.pipeline import TrainOptions, load_training_data, train

@@ -48,7 +48,6 @@ import pandas as pd
 from starlette.responses import Response
 
 from features.records import flat_frame, to_records
-from features.simulate import SimulatedHistory
 from leadrank.settings import Settings
 from serving.inputs import Limits
 from serving.middleware import ApiGuard, bentoml_options
@@ -56,6 +55,7 @@ from serving.model_store import ImportedModel, load_model, model_tag_from_env, s
 from serving.predictions import PredictionLog
 from serving.schemas import Lead, ScoreRequest, ScoreResponse
 from serving.scoring import ScoringEngine
+from simulator import SimulatedHistory
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -324,16 +324,18 @@ def train_bench_model(workdir: Path) -> BenchModel:
         os.environ.pop(name, None)
 
     from features.contract import LeadBatch
-    from features.simulate import simulate
+    from leadrank.config import gate_policy, tracking_config
     from serving.model_store import BENTO_MODEL_ENV, import_model
+    from simulator import simulate
     from training.pipeline import TrainingData, TrainOptions
     from training.tracking_run import train_and_log
 
     print(f"working in {workdir}; training a model ...", file=sys.stderr)
     history = simulate(n_leads=6000, seed=3)
     settings = Settings(home=workdir, min_closed_leads=200, min_wins=20)
-    train_and_log(TrainingData(batch=LeadBatch(history.leads, history.events)), settings, TrainOptions(seed=1))
-    imported = import_model(settings)
+    data = TrainingData(batch=LeadBatch(history.leads, history.events))
+    train_and_log(data, tracking_config(settings), gate_policy(settings), TrainOptions(seed=1))
+    imported = import_model(settings.resolved_tracking_uri(), settings.model_name)
     os.environ[BENTO_MODEL_ENV] = imported.tag
     recent = history.leads.sort_values("decided_at").tail(300)
     return BenchModel(history, settings, imported, to_records(recent, history.events))
@@ -364,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     import mlflow
 
-    from features.simulate import simulate
+    from simulator import simulate
 
     mlflow_bodies = [json.dumps({"dataframe_records": [pyfunc_record(item)]}).encode() for item in items]
     events_per_lead = np.mean([len(i["events"]) for i in items])

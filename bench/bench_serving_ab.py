@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory(prefix="leadrank-ab-") as tmp, ExitStack() as stack:
         from features.records import to_records
-        from features.simulate import simulate
+        from simulator import simulate
 
         history = simulate(n_leads=6000, seed=3)  # what every checkout's train_bench_model trains on
         recent = history.leads.sort_values("decided_at").tail(300)

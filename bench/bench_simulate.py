@@ -71,8 +71,8 @@ def run_once(leads: int, seed: int, fmt: str, out: Path) -> dict[str, float]:
 
 def phases(leads: int, seed: int, fmt: str, out: Path) -> dict[str, tuple[float, float]]:
     """Wall and CPU seconds of each phase, in this process (imports excluded)."""
-    from features.simulate import simulate, write_history
     from features.summary import summarize_history
+    from simulator import simulate, write_history
 
     result: dict[str, tuple[float, float]] = {}
     wall, cpu = time.perf_counter(), time.process_time()

@@ -39,7 +39,7 @@ def _run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, floa
 def quality(leads: int, seed: int) -> dict[str, object]:
     import pandas as pd
 
-    from features.simulate import simulate, write_history
+    from simulator import simulate, write_history
     from training.pipeline import TrainOptions, load_training_data, train
 
     with tempfile.TemporaryDirectory() as tmp:

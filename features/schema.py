@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, cast
 
@@ -178,16 +178,6 @@ class FeatureSchema:
             return f"'{column}' must be a text value, got {type(value).__name__} ({value!r})"
         return None
 
-    def check_attributes(self, record: Mapping[str, Any]) -> list[str]:
-        """Problems of the schema's attribute columns present in `record` (other keys are not checked)."""
-        problems = []
-        for column in self.attribute_columns:
-            if column in record:
-                problem = self.check_value(column, record[column])
-                if problem is not None:
-                    problems.append(problem)
-        return problems
-
     def is_known_category(self, column: str, value: Any) -> bool:
         """Whether a categorical attribute's value was seen in fit (missing values count as known)."""
         spec = self._by_column.get(column)
@@ -218,8 +208,3 @@ def _str_list(data: Mapping[str, Any], key: str, where: str | None = None) -> li
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise SchemaError(f"feature schema key '{where or key}': expected a list of strings")
     return list(value)
-
-
-def categories_of(values: Iterable[Any]) -> tuple[str, ...]:
-    """Sorted distinct non-missing values as strings: the categories of one categorical column."""
-    return tuple(sorted({str(v) for v in values if not _is_missing(v) and v is not pd.NA}))

@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -53,7 +53,6 @@ SALES_READY: Final = "sales_ready"
 MARKETING_QUALIFIED: Final = "marketing_qualified"
 NURTURE: Final = "nurture"
 STAGES: Final = (SALES_READY, MARKETING_QUALIFIED, NURTURE)
-Stage = Literal["sales_ready", "marketing_qualified", "nurture"]
 
 # "Next in line": what a 50% larger capacity would add.
 MQL_HEADROOM: Final = 1.5

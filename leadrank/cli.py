@@ -1,4 +1,4 @@
-"""The `leadrank` command: one subcommand per job, each defined next to the code it drives.
+"""The `leadrank` command: one subcommand per job, each defined in a module of leadrank/commands/.
 
 Subcommand modules import their heavy dependencies (mlflow, bentoml, lightgbm) inside the command function, so
 `leadrank --help` stays fast.
@@ -10,11 +10,11 @@ import logging
 
 import typer
 
-from features.cli import simulate
-from leadrank.quickstart import quickstart
-from leadrank.rank import rank
-from serving.cli import outcomes_app, serve
-from training.cli import promote, rollback, train, ui
+from leadrank.commands.quickstart import quickstart
+from leadrank.commands.rank import rank
+from leadrank.commands.serve import outcomes_app, serve
+from leadrank.commands.simulate import simulate
+from leadrank.commands.train import promote, rollback, train, ui
 
 app = typer.Typer(
     name="leadrank",

@@ -5,19 +5,17 @@ Nothing here runs at import time: build a `Settings()` where it is needed and pa
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from serving.config import ServiceSettings
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
+    """The service's settings plus the training, tracking and promotion-gate ones."""
+
     model_config = SettingsConfigDict(env_prefix="LEADRANK_", extra="ignore")
 
-    home: Path = Field(
-        default=Path("."),
-        description="Working directory for the local MLflow store (mlflow.db, mlruns/) and the prediction log.",
-    )
     tracking_uri: str | None = Field(
         default=None,
         description="MLflow tracking URI. Unset: MLFLOW_TRACKING_URI if set, else sqlite:///<home>/mlflow.db.",
@@ -39,13 +37,6 @@ class Settings(BaseSettings):
         le=1,
         description="Promotion gate: largest relative drop of expected closes at capacity below the champion.",
     )
-    max_batch: int = Field(default=10_000, ge=1, description="Most leads in one HTTP request.")
-    max_events_per_lead: int = Field(default=5_000, ge=1, description="Most events per lead in one request.")
-    api_tokens: str = Field(default="", description="Comma-separated bearer tokens; empty: no auth.")
-    prediction_db: str | None = Field(
-        default=None,
-        description="SQLAlchemy URL of the prediction log. Unset: sqlite:///<home>/predictions.db.",
-    )
 
     def resolved_tracking_uri(self, environ: dict[str, str] | None = None) -> str:
         import os
@@ -56,9 +47,3 @@ class Settings(BaseSettings):
         if env.get("MLFLOW_TRACKING_URI"):
             return env["MLFLOW_TRACKING_URI"]
         return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
-
-    def resolved_prediction_db(self) -> str:
-        return self.prediction_db or f"sqlite:///{(self.home / 'predictions.db').resolve()}"
-
-    def token_list(self) -> list[str]:
-        return [t.strip() for t in self.api_tokens.split(",") if t.strip()]

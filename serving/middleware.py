@@ -125,9 +125,11 @@ class ApiGuard:
 
     def __init__(self, app: ASGIApp, tokens: Sequence[str] | None = None, max_body: int = MAX_BODY_BYTES) -> None:
         if tokens is None:
-            from leadrank.settings import Settings
+            # The service adds this middleware by class, without arguments: it is built at the service's
+            # start-up, in each worker, and reads the service's settings then.
+            from serving.config import ServiceSettings
 
-            tokens = Settings().token_list()
+            tokens = ServiceSettings().token_list()
         self.app = app
         self.tokens = [t.encode() for t in tokens]
         self.max_body = max_body

@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from leadrank.settings import Settings
 from serving.errors import ModelStoreError
 
 if TYPE_CHECKING:
@@ -92,22 +91,22 @@ def _mlflow_uri(uri: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def import_model(settings: Settings, version: str | None = None) -> ImportedModel:
-    """Copy MLflow version `version` of `settings.model_name` (default: the champion) into the BentoML
-    model store; a no-op when that version is there already."""
+def import_model(tracking_uri: str, model_name: str, version: str | None = None) -> ImportedModel:
+    """Copy MLflow version `version` of the registered model `model_name` (default: the champion) from the
+    store at `tracking_uri` into the BentoML model store; a no-op when that version is there already."""
     import bentoml
     from bentoml.exceptions import BentoMLException, NotFound
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    uri = settings.resolved_tracking_uri()
+    uri = tracking_uri
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///") :]).is_file():
         raise ModelStoreError(
             f"no MLflow store at {uri}: train a model first (`leadrank train`), or point LEADRANK_HOME / "
             "LEADRANK_TRACKING_URI at the store that has one"
         )
-    name = settings.model_name
+    name = model_name
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     try:
         if version is None:

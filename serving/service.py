@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from pydantic_core import to_json
 from starlette.responses import Response
 
-from leadrank.settings import Settings
+from serving.config import ServiceSettings
 from serving.errors import PredictionLogError, RequestError
 from serving.inputs import Limits
 from serving.middleware import ApiGuard, bentoml_options
@@ -108,7 +108,7 @@ class LeadScorer:
         # and a 10,000-lead /rank (1.3 million objects) set off a full collection every few requests (0.2 s
         # each, measured). Full collections now come ten times less often, and skip what is loaded below.
         gc.set_threshold(*GC_THRESHOLDS)
-        settings = Settings()
+        settings = ServiceSettings()
         loaded = load_model(stored_model(_model_tag(str(type(self).model_ref.tag))))
         limits = Limits(max_batch=settings.max_batch, max_events_per_lead=settings.max_events_per_lead)
         self.engine = ScoringEngine(loaded.model, loaded.model_version, limits)

@@ -6,7 +6,6 @@ with the oracle that ranks by the true close probability. Training and serving n
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +28,7 @@ class Truth:
 
 def read_truth_for(data_dir: Path, lead_ids: pd.Series) -> Truth | None:
     """The simulator's truth for these leads, or None when the data set has none (real CRM data)."""
-    from features.simulate import read_truth
+    from simulator import read_truth
 
     if not any((data_dir / f"truth.{ext}").exists() for ext in ("parquet", "csv")):
         return None
@@ -106,9 +105,6 @@ def top_share_metrics(y: np.ndarray, score: np.ndarray, lead_ids: np.ndarray, tr
         if truth is not None:
             out[f"true_expected_closes_{tag}"] = float(truth.p_close[top].sum())
     return out
-
-
-HandoffFn = Callable[[pd.DataFrame, float], np.ndarray]
 
 
 def capacity_metrics(

@@ -1,6 +1,6 @@
 """The guarded model registry: every trained model is registered, only a model that passes the gate serves.
 
-Aliases on the registered model (`Settings.model_name`, default `lead-scorer`) carry the roles:
+Aliases on the registered model (`TrackingConfig.model_name`, default `lead-scorer`) carry the roles:
 
 - `challenger`: the most recently registered version, whatever the gate said.
 - `champion`: the version serving loads (`models:/lead-scorer@champion`). It moves only when a new version
@@ -29,8 +29,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from leadrank.settings import Settings
-from training.tracking import TrackingError, configure_tracking, sqlite_path, store_errors
+from training.tracking import (
+    TrackingConfig,
+    TrackingError,
+    configure_tracking,
+    sqlite_path,
+    store_errors,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -145,21 +150,6 @@ class GatePolicy:
             value = getattr(self, name)
             if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
                 raise GateInputError(f"gate policy {name} must be between 0 and 1, got {value!r}")
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> GatePolicy:
-        defaults = cls()
-        # The three model thresholds become Settings fields (LEADRANK_MAX_AUC_DROP, ...) when the lead adds
-        # them; until then a Settings without them gets the defaults here.
-        return cls(
-            min_closed_leads=settings.min_closed_leads,
-            min_wins=settings.min_wins,
-            max_auc_drop=getattr(settings, "max_auc_drop", defaults.max_auc_drop),
-            max_ece=getattr(settings, "max_ece", defaults.max_ece),
-            max_closes_at_capacity_drop=getattr(
-                settings, "max_closes_at_capacity_drop", defaults.max_closes_at_capacity_drop
-            ),
-        )
 
 
 @dataclass(frozen=True)
@@ -355,16 +345,16 @@ def _without_logged_model_notice() -> Iterator[None]:
         target.removeFilter(notice_filter)
 
 
-def _client(settings: Settings, must_exist: bool) -> tuple[MlflowClient, str]:
+def _client(config: TrackingConfig, must_exist: bool) -> tuple[MlflowClient, str]:
     from mlflow import MlflowClient
 
-    if must_exist and _missing_store(settings):
+    if must_exist and _missing_store(config):
         raise RegistryError(
-            f"no MLflow store at {sqlite_path(settings.resolved_tracking_uri())} "
-            f"(LEADRANK_HOME={settings.home}): train a model first, "
+            f"no MLflow store at {sqlite_path(config.tracking_uri)} "
+            f"(LEADRANK_HOME={config.home}): train a model first, "
             "or point LEADRANK_HOME / LEADRANK_TRACKING_URI at the store that holds it"
         )
-    uri = configure_tracking(settings)
+    uri = configure_tracking(config)
     with store_errors(uri, RegistryError):
         return MlflowClient(tracking_uri=uri, registry_uri=uri), uri
 
@@ -444,20 +434,20 @@ def _move_champion(
     logger.info("Champion of %r is now version %s (was %s): %s: %s", name, version, previous, kind, reason)
 
 
-def champion_version(settings: Settings) -> ModelVersion | None:
+def champion_version(config: TrackingConfig) -> ModelVersion | None:
     """The model version the `champion` alias points at; None when there is no store, model or champion."""
-    if _missing_store(settings):
+    if _missing_store(config):
         return None
-    client, uri = _client(settings, must_exist=False)
+    client, uri = _client(config, must_exist=False)
     with store_errors(uri, RegistryError):
-        version = _champion_of(_registered_model(client, settings.model_name))
+        version = _champion_of(_registered_model(client, config.model_name))
         if version is None:
             return None
-        return client.get_model_version(settings.model_name, version)
+        return client.get_model_version(config.model_name, version)
 
 
-def _missing_store(settings: Settings) -> bool:
-    db_file = sqlite_path(settings.resolved_tracking_uri())
+def _missing_store(config: TrackingConfig) -> bool:
+    db_file = sqlite_path(config.tracking_uri)
     return db_file is not None and not db_file.is_file()
 
 
@@ -467,7 +457,7 @@ def register_and_gate(
     candidate: GateMetrics,
     champion: GateMetrics | None,
     policy: GatePolicy,
-    settings: Settings,
+    config: TrackingConfig,
 ) -> RegistrationResult:
     """Register the model logged in run `run_id` as a new version, make it `challenger`, and `champion` if it
     passes the gate.
@@ -480,8 +470,8 @@ def register_and_gate(
     import mlflow
 
     decision = evaluate_gate(candidate, champion, policy)
-    name = settings.model_name
-    client, uri = _client(settings, must_exist=False)
+    name = config.model_name
+    client, uri = _client(config, must_exist=False)
     with store_errors(uri, RegistryError):
         try:
             client.get_run(run_id)
@@ -554,12 +544,12 @@ def _versions_hint(versions: list[str]) -> str:
     return "versions: " + ", ".join(shown)
 
 
-def promote(version: str | int, reason: str, settings: Settings) -> ChampionChange:
+def promote(version: str | int, reason: str, config: TrackingConfig) -> ChampionChange:
     """Make `version` the champion by hand, whatever its gate said; tags the reason and previous champion."""
     reason = _clean_reason(reason)
     version = _clean_version(version)
-    name = settings.model_name
-    client, uri = _client(settings, must_exist=True)
+    name = config.model_name
+    client, uri = _client(config, must_exist=True)
     with store_errors(uri, RegistryError):
         model = _require_registered_model(client, name, uri)
         try:
@@ -581,15 +571,15 @@ def promote(version: str | int, reason: str, settings: Settings) -> ChampionChan
     return ChampionChange(name, version, current, reason, "manual")
 
 
-def rollback(reason: str, settings: Settings) -> ChampionChange:
+def rollback(reason: str, config: TrackingConfig) -> ChampionChange:
     """Move `champion` back to the version that held it before the current one.
 
     Walks the recorded champion history, skipping versions that were deleted since; repeated rollbacks go
     further back. The version rolled back from is tagged `leadrank.rolled_back.*` with the reason.
     """
     reason = _clean_reason(reason)
-    name = settings.model_name
-    client, uri = _client(settings, must_exist=True)
+    name = config.model_name
+    client, uri = _client(config, must_exist=True)
     with store_errors(uri, RegistryError):
         model = _require_registered_model(client, name, uri)
         current = _champion_of(model)

@@ -1,8 +1,9 @@
 """Where MLflow keeps runs, models and artifacts, and how to point this process at it.
 
-The default is a self-contained local store in `Settings.home`: the SQLite database `mlflow.db` for runs,
-metrics and the model registry, and the directory `mlartifacts/` for artifacts (models, plots).
-`LEADRANK_TRACKING_URI` or `MLFLOW_TRACKING_URI` point it somewhere else, e.g. a shared tracking server.
+The default is a self-contained local store in the home directory (`LEADRANK_HOME`): the SQLite database
+`mlflow.db` for runs, metrics and the model registry, and the directory `mlartifacts/` for artifacts (models,
+plots). `LEADRANK_TRACKING_URI` or `MLFLOW_TRACKING_URI` point it somewhere else, e.g. a shared tracking server.
+The command line resolves those settings into a `TrackingConfig` (leadrank/config.py) and passes it in.
 
 Nothing here runs at import time; mlflow itself is imported inside the functions because it takes seconds.
 """
@@ -15,10 +16,9 @@ import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
-
-from leadrank.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,26 @@ class TrackingError(Exception):
     """The tracking store is misconfigured or unusable; the message says what to change."""
 
 
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Which MLflow store to use and what to call things in it.
+
+    `tracking_uri`: the resolved store URI (tracking and registry). `home`: the directory of the local store,
+    named in error messages; artifacts of a local store go to `<home>/mlartifacts`. `experiment`: the default
+    experiment of training runs. `model_name`: the registered model.
+    """
+
+    tracking_uri: str
+    home: Path
+    experiment: str = "leadrank"
+    model_name: str = "lead-scorer"
+
+    @property
+    def artifact_root(self) -> Path:
+        """The directory that holds artifacts of the local store: `<home>/mlartifacts`, absolute."""
+        return (self.home / ARTIFACT_DIR).resolve()
+
+
 @contextmanager
 def store_errors(uri: str, error: type[TrackingError] = TrackingError) -> Iterator[None]:
     """Turn MLflow and database failures inside the block into `error` naming the store."""
@@ -70,11 +90,6 @@ def store_errors(uri: str, error: type[TrackingError] = TrackingError) -> Iterat
         orig = getattr(exc, "orig", None)
         detail = str(orig) if orig is not None else str(exc).splitlines()[0]
         raise error(f"MLflow store {uri} cannot be used: {detail}") from exc
-
-
-def artifact_root(settings: Settings) -> Path:
-    """The directory that holds artifacts of the local store: `<home>/mlartifacts`, absolute."""
-    return (settings.home / ARTIFACT_DIR).resolve()
 
 
 def is_server_uri(uri: str) -> bool:
@@ -98,7 +113,7 @@ def _quiet_mlflow_logging() -> None:
             logger.addFilter(_DROP_EXPECTED)
 
 
-def configure_tracking(settings: Settings) -> str:
+def configure_tracking(config: TrackingConfig) -> str:
     """Point MLflow tracking and registry of this process at the configured store and return its URI.
 
     Creates the directory of a local SQLite store if missing (MLflow creates the database itself on first use)
@@ -107,7 +122,7 @@ def configure_tracking(settings: Settings) -> str:
     import mlflow
 
     _quiet_mlflow_logging()
-    uri = settings.resolved_tracking_uri()
+    uri = config.tracking_uri
     db_file = sqlite_path(uri)
     if db_file is not None:
         try:
@@ -118,8 +133,9 @@ def configure_tracking(settings: Settings) -> str:
             ) from exc
 
     # MLflow exports the URI to os.environ as a side effect. Left there, it would outrank LEADRANK_HOME for
-    # every Settings built later in this process (resolved_tracking_uri reads MLFLOW_TRACKING_URI), so a
-    # second configure_tracking with another home would silently keep using the first store. mlflow holds the
+    # every configuration resolved later in this process (an unset LEADRANK_TRACKING_URI falls back to
+    # MLFLOW_TRACKING_URI), so a second configure_tracking with another home would silently keep using the
+    # first store. mlflow holds the
     # in-process URI itself, so restoring the environment loses nothing here.
     saved = {name: os.environ.get(name) for name in _URI_ENV_VARS}
     try:
@@ -141,8 +157,8 @@ def _experiment_dir_name(name: str) -> str:
     return cleaned or "experiment"
 
 
-def get_or_create_experiment(settings: Settings, name: str | None = None) -> str:
-    """The id of the experiment `name` (default `Settings.experiment`), created if missing.
+def get_or_create_experiment(config: TrackingConfig, name: str | None = None) -> str:
+    """The id of the experiment `name` (default `config.experiment`), created if missing.
 
     On a local store a new experiment keeps its artifacts in `<home>/mlartifacts/<name>`; without an explicit
     location MLflow would put them in `./mlruns` of whatever directory the process happens to run in. A
@@ -152,7 +168,7 @@ def get_or_create_experiment(settings: Settings, name: str | None = None) -> str
     from mlflow.exceptions import MlflowException
     from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 
-    experiment_name = name or settings.experiment
+    experiment_name = name or config.experiment
     uri = mlflow.get_tracking_uri()
     with store_errors(uri):
         client = mlflow.MlflowClient(tracking_uri=uri)
@@ -169,7 +185,7 @@ def get_or_create_experiment(settings: Settings, name: str | None = None) -> str
 
         location: str | None = None
         if not is_server_uri(uri):
-            directory = artifact_root(settings) / _experiment_dir_name(experiment_name)
+            directory = config.artifact_root / _experiment_dir_name(experiment_name)
             location = directory.as_uri()
         try:
             experiment_id = client.create_experiment(experiment_name, artifact_location=location)
@@ -196,12 +212,12 @@ def mlflow_server_environment(environ: Mapping[str, str] | None = None) -> dict[
     return env
 
 
-def mlflow_server_command(settings: Settings, host: str = "127.0.0.1", port: int = 5000) -> list[str]:
+def mlflow_server_command(config: TrackingConfig, host: str = "127.0.0.1", port: int = 5000) -> list[str]:
     """The command line that runs the MLflow UI on the configured store, with the same artifact root.
 
     Raises TrackingError when the store is a tracking server (it has its own UI) or the port is invalid.
     """
-    uri = settings.resolved_tracking_uri()
+    uri = config.tracking_uri
     if is_server_uri(uri):
         raise TrackingError(
             f"the tracking URI {uri} is a tracking server, which has its own UI: open it in a browser "
@@ -219,7 +235,7 @@ def mlflow_server_command(settings: Settings, host: str = "127.0.0.1", port: int
         "--backend-store-uri",
         uri,
         "--default-artifact-root",
-        artifact_root(settings).as_uri(),
+        config.artifact_root.as_uri(),
         "--host",
         host,
         "--port",

@@ -18,6 +18,8 @@ from features.contract import LeadBatch
 
 if TYPE_CHECKING:
     from training.pipeline import TrainingData, TrainOptions, TrainResult
+    from training.registry import GatePolicy
+    from training.tracking import TrackingConfig
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,9 @@ def flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def log_and_register(result: TrainResult, data: TrainingData, settings: Any, opts: TrainOptions) -> None:
+def log_and_register(
+    result: TrainResult, data: TrainingData, tracking: TrackingConfig, policy: GatePolicy, opts: TrainOptions
+) -> None:
     """Record the run of `result` in MLflow (params, fingerprint, metrics, plots, the model) and, with
     `opts.register`, register the model behind the promotion gate. Sets `result.run_id` and `result.registration`."""
     import mlflow
@@ -65,11 +69,11 @@ def log_and_register(result: TrainResult, data: TrainingData, settings: Any, opt
     from model import save_model
     from model.pyfunc import CODE_FILE, MODEL_ARTIFACT
     from training import plots
-    from training.registry import GateMetrics, GatePolicy, champion_version, register_and_gate
+    from training.registry import GateMetrics, champion_version, register_and_gate
     from training.tracking import configure_tracking, get_or_create_experiment
 
-    configure_tracking(settings)
-    exp_id = get_or_create_experiment(settings, opts.experiment)
+    configure_tracking(tracking)
+    exp_id = get_or_create_experiment(tracking, opts.experiment)
     metrics = result.metrics
     model = result.model
     split = result.split
@@ -139,10 +143,10 @@ def log_and_register(result: TrainResult, data: TrainingData, settings: Any, opt
         )
 
         if opts.register:
-            champ = champion_version(settings)
+            champ = champion_version(tracking)
             champion_metrics = None
             if champ is not None:
-                champion_metrics = _rescore_champion(settings, champ, test_batch, y_test, metrics)
+                champion_metrics = _rescore_champion(tracking, champ, test_batch, y_test, metrics)
             candidate = GateMetrics(
                 roc_auc=metrics["test_roc_auc"],
                 expected_closes_at_capacity=metrics["test_expected_closes_at_capacity"],
@@ -155,13 +159,13 @@ def log_and_register(result: TrainResult, data: TrainingData, settings: Any, opt
                 info.model_uri,
                 candidate,
                 champion_metrics,
-                GatePolicy.from_settings(settings),
-                settings,
+                policy,
+                tracking,
             )
 
 
 def _rescore_champion(
-    settings: Any, champion: Any, test_batch: LeadBatch, y_test: np.ndarray, metrics: dict[str, Any]
+    tracking: TrackingConfig, champion: Any, test_batch: LeadBatch, y_test: np.ndarray, metrics: dict[str, Any]
 ) -> Any:
     """The current champion's gate metrics on the candidate's own test period (same leads, same budget)."""
     from model import ModelFormatError
@@ -170,7 +174,7 @@ def _rescore_champion(
     from training.capacity_eval import select_at_capacity
     from training.registry import GateMetrics
 
-    uri = f"models:/{settings.model_name}/{champion.version}"
+    uri = f"models:/{tracking.model_name}/{champion.version}"
     try:
         old = load_logged_model(uri)
     except ModelFormatError as exc:
@@ -200,7 +204,11 @@ def _capacity_curve(scored: pd.DataFrame, path: Path) -> Path:
 
 
 def train_and_log(
-    data: TrainingData, settings: Any, opts: TrainOptions, progress: Callable[[str], None] | None = None
+    data: TrainingData,
+    tracking: TrackingConfig,
+    policy: GatePolicy,
+    opts: TrainOptions,
+    progress: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """`train`, then `log_and_register`: what `leadrank train` and `quickstart` run."""
     from training.pipeline import train
@@ -208,5 +216,5 @@ def train_and_log(
     result = train(data, opts, progress)
     if progress is not None:
         progress("logging to MLflow" + (" and registering behind the promotion gate" if opts.register else ""))
-    log_and_register(result, data, settings, opts)
+    log_and_register(result, data, tracking, policy, opts)
     return result

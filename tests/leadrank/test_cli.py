@@ -40,7 +40,8 @@ def test_each_subcommand_has_help(name: str) -> None:
 @pytest.mark.integration
 def test_quickstart_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    for name in ("MLFLOW_TRACKING_URI", "LEADRANK_HOME", "LEADRANK_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
     # A small history: lower the data gate so the first model can become champion.
     monkeypatch.setenv("LEADRANK_MIN_CLOSED_LEADS", "200")
     monkeypatch.setenv("LEADRANK_MIN_WINS", "20")

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from features.simulate import SimulatedHistory, simulate
 from model import LeadModel
+from simulator import SimulatedHistory, simulate
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,9 @@ import pytest
 
 from features.contract import LeadBatch
 from features.records import from_records, to_records
-from features.simulate import SimulatedHistory
 from model import LeadModel, Prediction
 from model import lead_model as lm
+from simulator import SimulatedHistory
 
 FIELDS = ("p_close", "expected_hours", "expected_days", "contributions")
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from features.contract import LeadBatch
-from features.simulate import SimulatedHistory
 from model import LeadModel, ModelFormatError, load_model, save_model
+from simulator import SimulatedHistory
 
 
 @pytest.fixture(scope="module")

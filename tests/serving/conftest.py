@@ -18,8 +18,9 @@ import pytest
 
 from features.contract import LeadBatch
 from features.records import to_records
-from features.simulate import SimulatedHistory, simulate
+from leadrank.config import gate_policy, tracking_config
 from leadrank.settings import Settings
+from simulator import SimulatedHistory, simulate
 
 with warnings.catch_warnings():
     # Starlette 1.x nudges towards httpx2 when its TestClient is imported; the client works as documented.
@@ -84,9 +85,10 @@ def trained(serving_env: Path) -> Trained:
 
     history = simulate(n_leads=3000, seed=3)
     settings = Settings(home=serving_env, min_closed_leads=200, min_wins=20)
-    result = train_and_log(TrainingData(batch=LeadBatch(history.leads, history.events)), settings, TrainOptions(seed=1))
+    data = TrainingData(batch=LeadBatch(history.leads, history.events))
+    result = train_and_log(data, tracking_config(settings), gate_policy(settings), TrainOptions(seed=1))
     assert result.registration is not None and result.registration.promoted
-    imported = import_model(settings)
+    imported = import_model(settings.resolved_tracking_uri(), settings.model_name)
     import os
 
     os.environ[BENTO_MODEL_ENV] = imported.tag  # restored by serving_env's monkeypatch (deleted there)

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from leadrank.settings import Settings
 from serving.middleware import ApiGuard
 from serving.schemas import LEAD_EXAMPLE
 
@@ -72,6 +73,7 @@ def test_tokens_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError
 
     assert ApiGuard(app).tokens == [b"one", b"two"]
+    assert Settings().token_list() == ["one", "two"]  # the command line reads the same setting
     monkeypatch.setenv("LEADRANK_API_TOKENS", "")
     assert ApiGuard(app).tokens == []
 

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from serving.cli import serve
+from leadrank.commands.serve import serve
 from tests.serving.conftest import Trained
 
 

@@ -12,7 +12,7 @@ import typer
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-from serving.cli import outcomes_app
+from leadrank.commands.serve import outcomes_app
 from serving.errors import OutcomesError, PredictionLogError
 from serving.predictions import PredictionLog, import_outcomes, read_outcomes_file
 from serving.scoring import LogRows

@@ -64,12 +64,13 @@ def test_score_answers_probabilities_and_reasons(client: Any, trained: Trained) 
 def test_score_matches_the_registered_pyfunc(client: Any, trained: Trained) -> None:
     import mlflow
 
+    from leadrank.config import tracking_config
     from training.tracking import configure_tracking
 
     leads = request_leads(trained.history, MAX_BATCH, start=100)
     served = client.post("/score", json={"leads": leads}).json()["leads"]
 
-    configure_tracking(trained.settings)
+    configure_tracking(tracking_config(trained.settings))
     pyfunc = mlflow.pyfunc.load_model(f"models:/{trained.settings.model_name}/{trained.mlflow_version}")
     rows = flat_frame(leads)  # the pyfunc's request shape: attributes as columns
     expected = pyfunc.predict(rows)

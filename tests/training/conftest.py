@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from features.simulate import SimulatedHistory, simulate, write_history
+from leadrank.config import gate_policy, tracking_config
 from leadrank.settings import Settings
+from simulator import SimulatedHistory, simulate, write_history
 from training.pipeline import TrainOptions, TrainResult, load_training_data
 from training.tracking_run import train_and_log
 
@@ -38,5 +39,6 @@ def trained(
     data_dir, history = small_history
     home = tmp_path_factory.mktemp("mlflow-home")
     settings = Settings(home=home, min_closed_leads=300, min_wins=30)
-    result = train_and_log(load_training_data(data_dir=data_dir), settings, TrainOptions(seed=5))
+    data = load_training_data(data_dir=data_dir)
+    result = train_and_log(data, tracking_config(settings), gate_policy(settings), TrainOptions(seed=5))
     yield Trained(home, data_dir, history, settings, result)

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from features import contract as c
 from features.contract import LeadBatch
-from features.simulate import SimulatedHistory
+from leadrank.config import gate_policy, tracking_config
+from simulator import SimulatedHistory
 from tests.training.conftest import Trained
 from training.pipeline import TrainingData, TrainOptions, load_training_data, train
 from training.tracking_run import train_and_log
@@ -24,11 +25,12 @@ def test_champion_is_registered_and_serves_probabilities(trained: Trained) -> No
     import mlflow
 
     from features.records import flat_frame, to_records
+    from leadrank.config import tracking_config
     from training.tracking import configure_tracking
 
     assert trained.result.registration is not None
     assert trained.result.registration.promoted, trained.result.registration.decision
-    configure_tracking(trained.settings)
+    configure_tracking(tracking_config(trained.settings))
     model = mlflow.pyfunc.load_model("models:/lead-scorer@champion")
     open_leads = trained.history.leads[trained.history.leads[c.OUTCOME].isna()].head(50)
     # Open leads as of their decision time, in the request shape.
@@ -77,7 +79,8 @@ def test_worse_model_stays_challenger_with_a_reason(trained: Trained, tmp_path: 
     rng = np.random.default_rng(0)
     leads.loc[older, c.OUTCOME] = rng.permutation(leads.loc[older, c.OUTCOME].to_numpy())
     data = TrainingData(batch=LeadBatch(leads, h.events), origin="shuffled labels")
-    result = train_and_log(data, trained.settings, TrainOptions(seed=5))
+    settings = trained.settings
+    result = train_and_log(data, tracking_config(settings), gate_policy(settings), TrainOptions(seed=5))
     reg = result.registration
     assert reg is not None and not reg.promoted
     failed = [ch for ch in reg.decision.checks if not ch.passed]
@@ -187,7 +190,7 @@ def test_the_registered_model_holds_no_pickle_and_loads_without_one(trained: Tra
     from model.pyfunc import load_logged_model
     from training.tracking import configure_tracking
 
-    configure_tracking(trained.settings)
+    configure_tracking(tracking_config(trained.settings))
     folder = Path(mlflow.artifacts.download_artifacts("models:/lead-scorer@champion", dst_path=str(tmp_path)))
     files = [p for p in folder.rglob("*") if p.is_file()]
     assert (folder / "artifacts" / "lead_model" / "model.json").is_file()
@@ -214,7 +217,7 @@ def test_a_model_of_another_kind_is_refused_with_a_retrain_hint(trained: Trained
         def predict(self, context: object, model_input: pd.DataFrame, params: object = None) -> pd.DataFrame:
             return model_input
 
-    configure_tracking(trained.settings)
+    configure_tracking(tracking_config(trained.settings))
     with mlflow.start_run():
         info = mlflow.pyfunc.log_model(name="old", python_model=Pickled())
     with pytest.raises(ModelFormatError, match="holds a Pickled, not a leadrank model; retrain it"):

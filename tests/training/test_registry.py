@@ -21,8 +21,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from leadrank.commands import train as train_commands
+from leadrank.config import gate_policy, tracking_config
 from leadrank.settings import Settings
-from training import cli as training_cli
 from training.registry import (
     CHALLENGER,
     CHAMPION,
@@ -39,8 +40,8 @@ from training.registry import (
     rollback,
 )
 from training.tracking import (
+    TrackingConfig,
     TrackingError,
-    artifact_root,
     configure_tracking,
     get_or_create_experiment,
     mlflow_server_command,
@@ -173,11 +174,22 @@ def test_metrics_accept_numpy_scalars() -> None:
 
 
 def test_policy_comes_from_settings_and_rejects_nonsense() -> None:
-    policy = GatePolicy.from_settings(Settings(min_closed_leads=50, min_wins=5))
+    policy = gate_policy(Settings(min_closed_leads=50, min_wins=5))
     assert (policy.min_closed_leads, policy.min_wins) == (50, 5)
     assert policy.max_auc_drop == 0.005
     with pytest.raises(GateInputError, match="max_ece"):
         GatePolicy(max_ece=2.0)
+
+
+def test_tracking_config_resolves_the_settings_and_the_legacy_adapter_agrees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("LEADRANK_TRACKING_URI", raising=False)
+    settings = Settings(home=tmp_path, experiment="exp", model_name="m")
+    config = tracking_config(settings)
+    assert config == TrackingConfig(f"sqlite:///{(tmp_path / 'mlflow.db').resolve()}", tmp_path, "exp", "m")
+    assert config.artifact_root == (tmp_path / "mlartifacts").resolve()
 
 
 def test_decision_tags_record_every_check() -> None:
@@ -194,7 +206,7 @@ def test_decision_tags_record_every_check() -> None:
 
 @dataclass(frozen=True)
 class Store:
-    settings: Settings
+    config: TrackingConfig
     run_id: str
     features: np.ndarray
 
@@ -225,9 +237,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     target = (features[:, 0] + 0.5 * rng.normal(size=50) > 0).astype(int)
     with pytest.MonkeyPatch.context() as mp:
         _isolate_mlflow(mp)
-        settings = Settings(home=home)
-        configure_tracking(settings)
-        experiment_id = get_or_create_experiment(settings)
+        config = tracking_config(Settings(home=home))
+        configure_tracking(config)
+        experiment_id = get_or_create_experiment(config)
         with mlflow.start_run(experiment_id=experiment_id) as run:
             mlflow.sklearn.log_model(
                 LogisticRegression().fit(features, target),
@@ -236,7 +248,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
                 # The default (skops) imports for seconds on first use; the registry does not care how.
                 serialization_format="cloudpickle",
             )
-        yield Store(settings, run.info.run_id, features)
+        yield Store(config, run.info.run_id, features)
 
 
 @pytest.fixture
@@ -244,15 +256,15 @@ def store(template: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> S
     _isolate_mlflow(monkeypatch)
     home = tmp_path / "home"
     home.mkdir()
-    shutil.copyfile(template.settings.home / "mlflow.db", home / "mlflow.db")
-    return Store(Settings(home=home), template.run_id, template.features)
+    shutil.copyfile(template.config.home / "mlflow.db", home / "mlflow.db")
+    return Store(tracking_config(Settings(home=home)), template.run_id, template.features)
 
 
 def _model(store: Store) -> tuple[MlflowClient, RegisteredModel]:
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=store.settings.resolved_tracking_uri())
-    return client, client.get_registered_model(store.settings.model_name)
+    client = MlflowClient(tracking_uri=store.config.tracking_uri)
+    return client, client.get_registered_model(store.config.model_name)
 
 
 def _aliases(model: RegisteredModel) -> dict[str, str]:
@@ -264,15 +276,15 @@ def _aliases(model: RegisteredModel) -> dict[str, str]:
 def test_configure_tracking_uses_home_and_leaks_nothing_into_the_environment(store: Store) -> None:
     import mlflow
 
-    uri = configure_tracking(store.settings)
-    assert uri == f"sqlite:///{(store.settings.home / 'mlflow.db').resolve()}"
+    uri = configure_tracking(store.config)
+    assert uri == f"sqlite:///{(store.config.home / 'mlflow.db').resolve()}"
     assert mlflow.get_tracking_uri() == uri and mlflow.get_registry_uri() == uri
     assert not any(name in os.environ for name in _STORE_ENV)
     # Schema creation and migration chatter stays out of the user's log.
     assert logging.getLogger("mlflow.store.db.utils").getEffectiveLevel() >= logging.WARNING
     assert logging.getLogger("alembic").getEffectiveLevel() >= logging.WARNING
     # A second store in the same process is not shadowed by the first one's URI.
-    other = Settings(home=store.settings.home / "other")
+    other = tracking_config(Settings(home=store.config.home / "other"))
     assert configure_tracking(other) == f"sqlite:///{(other.home / 'mlflow.db').resolve()}"
 
 
@@ -281,7 +293,7 @@ def test_mlflow_tracking_uri_overrides_the_local_default(tmp_path: Path, monkeyp
     monkeypatch.delenv("LEADRANK_TRACKING_URI", raising=False)
     settings = Settings(home=tmp_path)
     assert settings.resolved_tracking_uri() == "sqlite:////elsewhere/mlflow.db"
-    command = mlflow_server_command(settings)
+    command = mlflow_server_command(tracking_config(settings))
     assert command[command.index("--backend-store-uri") + 1] == "sqlite:////elsewhere/mlflow.db"
 
 
@@ -289,30 +301,30 @@ def test_mlflow_tracking_uri_overrides_the_local_default(tmp_path: Path, monkeyp
 def test_experiment_artifacts_live_under_home(store: Store) -> None:
     import mlflow
 
-    configure_tracking(store.settings)
-    experiment_id = get_or_create_experiment(store.settings, "another experiment")
-    assert get_or_create_experiment(store.settings, "another experiment") == experiment_id
+    configure_tracking(store.config)
+    experiment_id = get_or_create_experiment(store.config, "another experiment")
+    assert get_or_create_experiment(store.config, "another experiment") == experiment_id
     location = mlflow.MlflowClient().get_experiment(experiment_id).artifact_location
-    assert location == (artifact_root(store.settings) / "another_experiment").as_uri()
+    assert location == (store.config.artifact_root / "another_experiment").as_uri()
 
 
 @pytest.mark.integration
 def test_first_registration_with_enough_data_becomes_champion_and_loads(store: Store) -> None:
     import mlflow.pyfunc
 
-    result = register_and_gate(store.run_id, "model", GOOD, None, POLICY, store.settings)
+    result = register_and_gate(store.run_id, "model", GOOD, None, POLICY, store.config)
     assert (result.version, result.promoted, result.previous_champion) == ("1", True, None)
 
     client, model = _model(store)
     assert _aliases(model) == {CHAMPION: "1", CHALLENGER: "1"}
-    version = client.get_model_version(store.settings.model_name, "1")
+    version = client.get_model_version(store.config.model_name, "1")
     assert version.run_id == store.run_id
     assert version.tags["leadrank.gate.promote"] == "true"
     assert version.tags["leadrank.champion.kind"] == "gate"
     assert "Promotion gate: passed" in (version.description or "")
     assert json.loads(model.tags[HISTORY_TAG]) == []
 
-    current = champion_version(store.settings)
+    current = champion_version(store.config)
     assert current is not None and str(current.version) == "1"
     loaded = mlflow.pyfunc.load_model("models:/lead-scorer@champion")
     assert loaded.predict(store.features[:5]).shape == (5,)
@@ -320,15 +332,15 @@ def test_first_registration_with_enough_data_becomes_champion_and_loads(store: S
 
 @pytest.mark.integration
 def test_worse_candidate_stays_challenger_with_the_reason(store: Store) -> None:
-    register_and_gate(store.run_id, "model", GOOD, None, POLICY, store.settings)
+    register_and_gate(store.run_id, "model", GOOD, None, POLICY, store.config)
     worse = _metrics(roc_auc=0.712)
-    result = register_and_gate(store.run_id, "model", worse, GOOD, POLICY, store.settings)
+    result = register_and_gate(store.run_id, "model", worse, GOOD, POLICY, store.config)
     assert (result.version, result.promoted, result.previous_champion) == ("2", False, "1")
     assert [c.name for c in result.decision.failed] == ["auc_drop"]
 
     client, model = _model(store)
     assert _aliases(model) == {CHAMPION: "1", CHALLENGER: "2"}
-    version = client.get_model_version(store.settings.model_name, "2")
+    version = client.get_model_version(store.config.model_name, "2")
     assert version.tags["leadrank.gate.promote"] == "false"
     assert version.tags["leadrank.gate.champion_version"] == "1"
     assert "AUC 0.712 is 0.031 below champion 0.743 (allowed drop 0.005)" in (version.description or "")
@@ -337,19 +349,19 @@ def test_worse_candidate_stays_challenger_with_the_reason(store: Store) -> None:
 
 @pytest.mark.integration
 def test_too_few_wins_leaves_the_registry_without_champion(store: Store) -> None:
-    result = register_and_gate(store.run_id, "model", _metrics(n_wins=12), None, POLICY, store.settings)
+    result = register_and_gate(store.run_id, "model", _metrics(n_wins=12), None, POLICY, store.config)
     assert not result.promoted
     assert "only 12 won leads in the test period, 88 short of the 100 needed" in result.decision.summary()
     _, model = _model(store)
     assert _aliases(model) == {CHALLENGER: "1"}
-    assert champion_version(store.settings) is None
+    assert champion_version(store.config) is None
 
 
 @pytest.mark.integration
 def test_gate_cannot_be_skipped_by_omitting_champion_metrics(store: Store) -> None:
-    register_and_gate(store.run_id, "model", GOOD, None, POLICY, store.settings)
+    register_and_gate(store.run_id, "model", GOOD, None, POLICY, store.config)
     with pytest.raises(RegistryError, match="has champion version 1 but no champion metrics"):
-        register_and_gate(store.run_id, "model", _metrics(roc_auc=0.6), None, POLICY, store.settings)
+        register_and_gate(store.run_id, "model", _metrics(roc_auc=0.6), None, POLICY, store.config)
     _, model = _model(store)
     assert _aliases(model) == {CHAMPION: "1", CHALLENGER: "1"}
 
@@ -357,16 +369,16 @@ def test_gate_cannot_be_skipped_by_omitting_champion_metrics(store: Store) -> No
 @pytest.mark.integration
 def test_unknown_run_is_a_clear_error(store: Store) -> None:
     with pytest.raises(RegistryError, match="no MLflow run 'f00' in sqlite:///"):
-        register_and_gate("f00", "model", GOOD, None, POLICY, store.settings)
+        register_and_gate("f00", "model", GOOD, None, POLICY, store.config)
 
 
 @pytest.mark.integration
 def test_promote_and_rollback_move_the_alias_and_record_why(store: Store) -> None:
-    name = store.settings.model_name
-    register_and_gate(store.run_id, "model", GOOD, None, POLICY, store.settings)
-    register_and_gate(store.run_id, "model", _metrics(roc_auc=0.70), GOOD, POLICY, store.settings)
+    name = store.config.model_name
+    register_and_gate(store.run_id, "model", GOOD, None, POLICY, store.config)
+    register_and_gate(store.run_id, "model", _metrics(roc_auc=0.70), GOOD, POLICY, store.config)
 
-    change = promote("2", "  new pricing page changed the funnel  ", store.settings)
+    change = promote("2", "  new pricing page changed the funnel  ", store.config)
     assert (change.version, change.previous, change.kind) == ("2", "1", "manual")
     client, model = _model(store)
     assert _aliases(model)[CHAMPION] == "2"
@@ -377,7 +389,7 @@ def test_promote_and_rollback_move_the_alias_and_record_why(store: Store) -> Non
     assert tags["leadrank.champion.gate_overridden"] == "true"
     assert json.loads(model.tags["leadrank.last_champion_change"])["kind"] == "manual"
 
-    back = rollback("v2 hands sales too many cold calls", store.settings)
+    back = rollback("v2 hands sales too many cold calls", store.config)
     assert (back.version, back.previous, back.kind) == ("1", "2", "rollback")
     client, model = _model(store)
     assert _aliases(model) == {CHAMPION: "1", CHALLENGER: "2"}
@@ -388,21 +400,21 @@ def test_promote_and_rollback_move_the_alias_and_record_why(store: Store) -> Non
     assert client.get_model_version(name, "1").tags["leadrank.champion.kind"] == "rollback"
 
     with pytest.raises(RegistryError, match="nothing to roll back to: version 1 is the champion"):
-        rollback("again", store.settings)
+        rollback("again", store.config)
 
 
 @pytest.mark.integration
 def test_rollback_walks_back_through_several_champions(store: Store) -> None:
-    register_and_gate(store.run_id, "model", GOOD, None, POLICY, store.settings)
+    register_and_gate(store.run_id, "model", GOOD, None, POLICY, store.config)
     better = _metrics(roc_auc=0.76, expected_closes_at_capacity=44.0)
-    register_and_gate(store.run_id, "model", better, GOOD, POLICY, store.settings)
+    register_and_gate(store.run_id, "model", better, GOOD, POLICY, store.config)
     best = _metrics(roc_auc=0.78, expected_closes_at_capacity=45.0)
-    result = register_and_gate(store.run_id, "model", best, better, POLICY, store.settings)
+    result = register_and_gate(store.run_id, "model", best, better, POLICY, store.config)
     assert result.promoted and result.previous_champion == "2"
 
-    assert rollback("3 misbehaves", store.settings).version == "2"
-    assert rollback("2 too", store.settings).version == "1"
-    assert str(champion_version(store.settings).version) == "1"  # type: ignore[union-attr]
+    assert rollback("3 misbehaves", store.config).version == "2"
+    assert rollback("2 too", store.config).version == "1"
+    assert str(champion_version(store.config).version) == "1"  # type: ignore[union-attr]
 
 
 @pytest.mark.integration
@@ -416,19 +428,19 @@ def test_rollback_walks_back_through_several_champions(store: Store) -> None:
     ],
 )
 def test_promote_errors_say_what_is_wrong(store: Store, version: str, reason: str, fragment: str) -> None:
-    register_and_gate(store.run_id, "model", GOOD, None, POLICY, store.settings)
+    register_and_gate(store.run_id, "model", GOOD, None, POLICY, store.config)
     with pytest.raises(RegistryError, match=fragment):
-        promote(version, reason, store.settings)
+        promote(version, reason, store.config)
 
 
 @pytest.mark.integration
 def test_registry_commands_on_a_missing_store_do_not_create_one(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path / "nowhere")
+    config = tracking_config(Settings(home=tmp_path / "nowhere"))
     with pytest.raises(RegistryError, match=r"no MLflow store at .*nowhere/mlflow\.db"):
-        promote("1", "why", settings)
+        promote("1", "why", config)
     with pytest.raises(RegistryError, match="no MLflow store"):
-        rollback("why", settings)
-    assert champion_version(settings) is None
+        rollback("why", config)
+    assert champion_version(config) is None
     assert not (tmp_path / "nowhere").exists()
 
 
@@ -436,24 +448,24 @@ def test_registry_commands_on_a_missing_store_do_not_create_one(tmp_path: Path) 
 def test_a_file_that_is_not_an_mlflow_store_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "mlflow.db").write_text("exported leads, not a database\n" * 20)
     with pytest.raises(RegistryError, match="cannot be used: file is not a database"):
-        rollback("why", Settings(home=tmp_path))
+        rollback("why", tracking_config(Settings(home=tmp_path)))
 
 
 @pytest.mark.integration
 def test_deleted_experiment_is_reported_not_silently_reused(store: Store) -> None:
     import mlflow
 
-    configure_tracking(store.settings)
-    experiment_id = get_or_create_experiment(store.settings, "old")
+    configure_tracking(store.config)
+    experiment_id = get_or_create_experiment(store.config, "old")
     mlflow.MlflowClient().delete_experiment(experiment_id)
     with pytest.raises(TrackingError, match=f"'old' \\(id {experiment_id}\\) .* is deleted; restore it"):
-        get_or_create_experiment(store.settings, "old")
+        get_or_create_experiment(store.config, "old")
 
 
 @pytest.mark.integration
 def test_store_without_registered_model_is_a_clear_error(store: Store) -> None:
     with pytest.raises(RegistryError, match="no registered model 'lead-scorer' in sqlite:///"):
-        rollback("why", store.settings)
+        rollback("why", store.config)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -462,17 +474,17 @@ def test_store_without_registered_model_is_a_clear_error(store: Store) -> None:
 
 def _app() -> typer.Typer:
     app = typer.Typer()
-    app.command("promote")(training_cli.promote)
-    app.command("rollback")(training_cli.rollback)
-    app.command("ui")(training_cli.ui)
+    app.command("promote")(train_commands.promote)
+    app.command("rollback")(train_commands.rollback)
+    app.command("ui")(train_commands.ui)
     return app
 
 
 @pytest.mark.integration
 def test_cli_promote_and_rollback(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    register_and_gate(store.run_id, "model", GOOD, None, POLICY, store.settings)
-    register_and_gate(store.run_id, "model", _metrics(roc_auc=0.70), GOOD, POLICY, store.settings)
-    monkeypatch.setenv("LEADRANK_HOME", str(store.settings.home))
+    register_and_gate(store.run_id, "model", GOOD, None, POLICY, store.config)
+    register_and_gate(store.run_id, "model", _metrics(roc_auc=0.70), GOOD, POLICY, store.config)
+    monkeypatch.setenv("LEADRANK_HOME", str(store.config.home))
     runner = CliRunner()
 
     result = runner.invoke(_app(), ["promote", "2", "--reason", "manual check"])
@@ -515,12 +527,12 @@ def test_cli_reports_bad_settings_and_remote_ui(tmp_path: Path, monkeypatch: pyt
 
 def test_ui_serves_the_same_store_and_artifact_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _isolate_mlflow(monkeypatch)
-    settings = Settings(home=tmp_path)
-    command = mlflow_server_command(settings, host="0.0.0.0", port=5050)
+    config = tracking_config(Settings(home=tmp_path))
+    command = mlflow_server_command(config, host="0.0.0.0", port=5050)
     assert command[1:4] == ["-m", "mlflow", "server"]
     args = dict(zip(command[4::2], command[5::2], strict=True))
     assert args["--backend-store-uri"] == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
     assert args["--default-artifact-root"] == (tmp_path.resolve() / "mlartifacts").as_uri()
     assert (args["--host"], args["--port"]) == ("0.0.0.0", "5050")
     with pytest.raises(TrackingError, match="port must be between 1 and 65535"):
-        mlflow_server_command(settings, port=70000)
+        mlflow_server_command(config, port=70000)

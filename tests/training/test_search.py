@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import log_loss
 from typer.testing import CliRunner
 
-from features.simulate import SimulatedHistory
+from simulator import SimulatedHistory
 from training import candidates as cand
 from training.pipeline import TrainOptions, load_training_data, train
 

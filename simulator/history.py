@@ -3,7 +3,7 @@
 The simulator exists so the whole product can be shown, tested and benchmarked without anyone's CRM data, and
 so that evaluation can compare learned scores with the probabilities that really generated the outcomes.
 
-Generative story (every point below holds in the output and is checked by tests/features/test_simulate.py):
+Generative story (every point below holds in the output and is checked by tests/simulator/test_history.py):
 
 1. Arrivals. Each lead's decision time (`decided_at`, when marketing must decide whether to hand it to sales)
    is uniform over the `months` calendar months before `reference_date`. It was created (`created_at`) a few

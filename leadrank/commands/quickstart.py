@@ -33,10 +33,9 @@ def quickstart(
     seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same data and metrics.")] = 7,
 ) -> None:
     """Simulate a CRM history, train and register a model, and hand off open leads to a default team."""
-    from features.simulate import simulate, write_history
     from features.summary import summarize_history
     from handoff import parse_capacity
-    from leadrank.rank import (
+    from leadrank.commands.rank import (
         load_champion,
         load_open_leads,
         print_handoff,
@@ -44,10 +43,12 @@ def quickstart(
         write_plan,
         write_ranked,
     )
+    from leadrank.commands.train import print_training
+    from leadrank.config import gate_policy, tracking_config
     from leadrank.report import console as make_console
     from leadrank.report import print_frame
     from leadrank.settings import Settings
-    from training.cli import print_training
+    from simulator import simulate, write_history
     from training.pipeline import TrainOptions, load_training_data
     from training.tracking_run import train_and_log
 
@@ -65,7 +66,8 @@ def quickstart(
     console.print(f"\n[bold]2/3[/] training (MLflow store: {settings.resolved_tracking_uri()})")
     result = train_and_log(
         load_training_data(data_dir=data_dir),
-        settings,
+        tracking_config(settings),
+        gate_policy(settings),
         TrainOptions(seed=seed),
         lambda msg: console.print(f"    {msg}"),
     )
@@ -74,7 +76,7 @@ def quickstart(
     console.print("\n[bold]3/3[/] ranking the open leads for a default team of five")
     spec = parse_capacity(DEFAULT_TEAM, source="quickstart team")
     batch, _ = load_open_leads(data_dir=data_dir)
-    model, version = load_champion(settings)
+    model, version = load_champion(tracking_config(settings))
     ranked, handoff_result, _ = rank_leads(batch, model, spec)
     write_ranked(ranked, out / "ranked.csv")
     write_plan(ranked, handoff_result, out / "capacity_plan.png")

@@ -1,6 +1,5 @@
-"""Command-line entry points of `serving`: `leadrank serve` and `leadrank outcomes import FILE`.
+"""`leadrank serve` and `leadrank outcomes import FILE`: thin wrappers over `serving`.
 
-Registered in `leadrank/cli.py`: `app.command("serve")(serve)` and `app.add_typer(outcomes_app, name="outcomes")`.
 BentoML and MLflow are imported inside the commands, so `leadrank --help` stays fast. Library errors become a
 message on stderr and exit code 2.
 """
@@ -79,7 +78,7 @@ def serve(
     from serving.model_store import BENTO_MODEL_ENV, import_model
 
     try:
-        imported = import_model(settings, model_version)
+        imported = import_model(settings.resolved_tracking_uri(), settings.model_name, model_version)
     except ServingError as exc:
         fail(str(exc))
     state = "imported into" if imported.imported else "already in"

@@ -1,6 +1,6 @@
-"""Command-line entry points of the `features` package (registered on the `leadrank` app in leadrank/cli.py).
+"""`leadrank simulate`: write a simulated CRM history (the `simulator` package) and print what it holds.
 
-Each command only parses options, calls a pure function and prints; the work lives in the library modules.
+The command only parses options, calls the simulator and prints; the work lives in the library modules.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def simulate(
     and expected days to close: use it only to evaluate, never to train.
     The generative story is in docs/simulator.md.
     """
-    import features.simulate as sim
+    import simulator as sim
     from features.summary import summarize_history
 
     if leads < 1:

@@ -1,7 +1,7 @@
-"""Command-line entry points of `training`: thin wrappers that parse arguments, call the library and print.
+"""`leadrank train`, `promote`, `rollback` and `ui`: thin wrappers over `training` that parse arguments, call
+the library and print.
 
-Registered in `leadrank/cli.py` as `leadrank train`, `promote`, `rollback` and `ui`. Library errors
-(`TrackingError` and its subclass `RegistryError`) become a message on stderr and exit code 2.
+Library errors (`TrackingError` and its subclass `RegistryError`) become a message on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from leadrank.cli_support import fail, load_settings
+from leadrank.config import tracking_config
 from training import registry, tracking
 
 
@@ -29,7 +30,7 @@ def promote(
     """Make a model version the champion by hand, overriding the promotion gate."""
     settings = load_settings()
     try:
-        change = registry.promote(version, reason, settings)
+        change = registry.promote(version, reason, tracking_config(settings))
     except tracking.TrackingError as exc:
         fail(str(exc))
     print(
@@ -46,7 +47,7 @@ def rollback(
     """Move the champion back to the version that was champion before the current one."""
     settings = load_settings()
     try:
-        change = registry.rollback(reason, settings)
+        change = registry.rollback(reason, tracking_config(settings))
     except tracking.TrackingError as exc:
         fail(str(exc))
     print(
@@ -60,22 +61,19 @@ def ui(
     host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes it to the network.")] = "127.0.0.1",
 ) -> None:
     """Browse runs, metrics and registered models: runs the MLflow UI on the local store."""
-    settings = load_settings()
+    config = tracking_config(load_settings())
     try:
-        command = tracking.mlflow_server_command(settings, host=host, port=port)
+        command = tracking.mlflow_server_command(config, host=host, port=port)
     except tracking.TrackingError as exc:
         fail(str(exc))
-    uri = settings.resolved_tracking_uri()
+    uri = config.tracking_uri
     db_file = tracking.sqlite_path(uri)
     if db_file is not None:
         try:
             db_file.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             fail(f"cannot create the directory {db_file.parent} for the MLflow store: {exc.strerror}")
-    print(
-        f"MLflow UI at http://{host}:{port}  (store {uri}, artifacts {tracking.artifact_root(settings)}); "
-        "Ctrl-C stops it"
-    )
+    print(f"MLflow UI at http://{host}:{port}  (store {uri}, artifacts {config.artifact_root}); Ctrl-C stops it")
     try:
         # Its own session, so stopping it reaches the whole tree (launcher, uvicorn worker) even when this
         # process is not in a terminal's foreground group.
@@ -167,6 +165,7 @@ def train(
     from features.engagement import FeatureInputError
     from features.io import DataLoadError
     from features.spec import SpecError
+    from leadrank.config import gate_policy, tracking_config
     from leadrank.report import console as make_console
     from model import ModelFormatError
     from training.pipeline import TrainingError, TrainOptions, load_training_data
@@ -188,7 +187,8 @@ def train(
             search_seconds=search_seconds,
             search_trials=search_trials,
         )
-        result = train_and_log(dataset, settings, options, progress=lambda msg: console.print(f"  {msg}"))
+        store, policy = tracking_config(settings), gate_policy(settings)
+        result = train_and_log(dataset, store, policy, options, progress=lambda msg: console.print(f"  {msg}"))
     except (
         DataLoadError,
         SpecError,

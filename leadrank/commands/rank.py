@@ -7,15 +7,17 @@ module is where the command line joins them, the same way the HTTP service does.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 import typer
 
 from features import contract as c
 from features.contract import LeadBatch
+
+if TYPE_CHECKING:
+    from training.tracking import TrackingConfig
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +35,6 @@ RANKED_COLUMNS = (
 
 class RankError(ValueError):
     """Open leads cannot be ranked: no model, no open leads, bad input. The message says what to do."""
-
-
-@dataclass
-class Ranking:
-    ranked: pd.DataFrame
-    result: Any  # handoff.HandoffResult
-    model_version: str
-    warnings: list[str]
 
 
 def load_open_leads(
@@ -66,7 +60,7 @@ def load_open_leads(
     return LeadBatch(leads, hist.events), list(hist.warnings)
 
 
-def load_champion(settings: Any, version: str | None = None) -> tuple[Any, str]:
+def load_champion(config: TrackingConfig, version: str | None = None) -> tuple[Any, str]:
     """The champion's (or a given version's) `LeadModel` from the MLflow registry, with its version."""
     from mlflow.exceptions import MlflowException
 
@@ -75,19 +69,19 @@ def load_champion(settings: Any, version: str | None = None) -> tuple[Any, str]:
     from training.registry import champion_version
     from training.tracking import configure_tracking
 
-    configure_tracking(settings)
+    configure_tracking(config)
     if version is None:
-        champ = champion_version(settings)
+        champ = champion_version(config)
         if champ is None:
             raise RankError(
-                f"no champion model {settings.model_name!r} in {settings.resolved_tracking_uri()}: "
+                f"no champion model {config.model_name!r} in {config.tracking_uri}: "
                 "run `leadrank train` (or `leadrank quickstart`) first"
             )
         version = str(champ.version)
     try:
-        return load_logged_model(f"models:/{settings.model_name}/{version}"), version
+        return load_logged_model(f"models:/{config.model_name}/{version}"), version
     except MlflowException as exc:
-        raise RankError(f"cannot load model {settings.model_name!r} version {version}: {exc.message}") from exc
+        raise RankError(f"cannot load model {config.model_name!r} version {version}: {exc.message}") from exc
     except ModelFormatError as exc:
         raise RankError(str(exc)) from None
 
@@ -149,6 +143,7 @@ def rank(
 
     from features.io import DataLoadError
     from handoff import HandoffError, capacity_from_options
+    from leadrank.config import tracking_config
     from leadrank.report import console as make_console
     from leadrank.settings import Settings
     from training.tracking import TrackingError
@@ -161,7 +156,7 @@ def rank(
     try:
         spec = capacity_from_options(max_leads=capacity_leads, hours=capacity_hours, team_file=team)
         batch, load_warnings = load_open_leads(data, leads, events)
-        model, version = load_champion(Settings(), model_version)
+        model, version = load_champion(tracking_config(Settings()), model_version)
         ranked, result, warnings = rank_leads(batch, model, spec, objective, horizon_days)
         write_ranked(ranked, out)
         if plan is not None:
