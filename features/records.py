@@ -98,49 +98,69 @@ def flat_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-def _utc_naive(values: Any) -> pd.Series:
-    ts = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
-    return ts.dt.tz_localize(None).astype(c.TIMESTAMP_DTYPE)
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def _utc_naive(values: list[Any]) -> np.ndarray:
+    """ISO 8601 text (or datetimes) as naive-UTC datetime64[us]: one parse for every timestamp of a request."""
+    if not values:
+        return np.empty(0, dtype=c.TIMESTAMP_DTYPE)
+    parsed = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
+    return np.asarray(parsed.dt.tz_localize(None).to_numpy(), dtype=c.TIMESTAMP_DTYPE)
 
 
 def from_records(records: pd.DataFrame | Iterable[Mapping[str, Any]], now: pd.Timestamp | None = None) -> LeadBatch:
     """Request records (a DataFrame of them, or a list) as the canonical `LeadBatch`; leads without an `as_of`
     (and without a `decided_at`) are scored as of `now` (default: the current time, UTC)."""
-    frame = records.copy() if isinstance(records, pd.DataFrame) else flat_frame(records)
-    if "attributes" in frame.columns:
-        nested = pd.DataFrame([dict(a or {}) for a in frame.pop("attributes")], index=frame.index)
-        frame = frame.join(nested[[col for col in nested.columns if col not in frame.columns]])
-    leads = frame.drop(columns=["events"], errors="ignore")
-    if c.LEAD_ID not in leads.columns:
+    frame = records if isinstance(records, pd.DataFrame) else flat_frame(records)
+    n = len(frame)
+    data: dict[str, list[Any]] = {str(col): frame[col].tolist() for col in frame.columns}
+    if "attributes" in data:
+        nested = [dict(a or {}) for a in data.pop("attributes")]
+        for key in dict.fromkeys(k for a in nested for k in a):
+            if key not in data:
+                data[key] = [a.get(key) for a in nested]
+    if c.LEAD_ID not in data:
         raise ValueError(f"records: every lead needs a '{c.LEAD_ID}'")
-    leads[c.LEAD_ID] = leads[c.LEAD_ID].astype(str)
-    for col in (c.CREATED_AT, c.DECIDED_AT, AS_OF):
-        if col in leads.columns:
-            leads[col] = _utc_naive(leads[col])
-    when = now if now is not None else pd.Timestamp.now(tz="UTC").tz_localize(None)
-    if AS_OF not in leads.columns and c.DECIDED_AT not in leads.columns:
-        leads[AS_OF] = pd.Series(np.full(len(leads), when), dtype=c.TIMESTAMP_DTYPE, index=leads.index)
-    elif AS_OF in leads.columns:
-        leads[AS_OF] = leads[AS_OF].fillna(when)
-    if c.CREATED_AT not in leads.columns:
-        leads[c.CREATED_AT] = pd.Series(pd.NaT, index=leads.index, dtype=c.TIMESTAMP_DTYPE)
-    if c.SOURCE not in leads.columns:
-        leads[c.SOURCE] = None
-    leads[c.SOURCE] = leads[c.SOURCE].astype("str")
-
-    given: list[Any] = frame["events"].tolist() if "events" in frame.columns else [None] * len(frame)
+    given = data.pop("events", [None] * n)
     lists = [e if isinstance(e, list | tuple | np.ndarray) else [] for e in given]
     flat = [ev for e in lists for ev in e]
+
+    # Every timestamp of the request in one parse, then split back into its columns.
+    time_columns = [col for col in (c.CREATED_AT, c.DECIDED_AT, AS_OF) if col in data]
+    stamps = [value for col in time_columns for value in data[col]] + [ev.get("ts") for ev in flat]
+    parsed = _utc_naive(stamps)
+    for k, col in enumerate(time_columns):
+        data[col] = parsed[k * n : (k + 1) * n]  # type: ignore[assignment]
+    event_ts = parsed[len(time_columns) * n :]
+
+    when = np.datetime64(now if now is not None else pd.Timestamp.now(tz="UTC").tz_localize(None), "us")
+    if AS_OF not in data and c.DECIDED_AT not in data:
+        data[AS_OF] = np.full(n, when)  # type: ignore[assignment]
+    elif AS_OF in data:
+        as_of = np.asarray(data[AS_OF])
+        data[AS_OF] = np.where(np.isnat(as_of), when, as_of)  # type: ignore[assignment]
+    if c.CREATED_AT not in data:
+        data[c.CREATED_AT] = np.full(n, np.datetime64("NaT", "us"))  # type: ignore[assignment]
+    ids = [str(x) for x in data.pop(c.LEAD_ID)]
+    sources = data.pop(c.SOURCE, [None] * n)
+    leads = pd.DataFrame(
+        {
+            c.LEAD_ID: pd.array(ids, dtype="str"),
+            c.SOURCE: pd.array([_text_or_none(x) for x in sources], dtype="str"),
+            **data,
+        },
+        index=pd.RangeIndex(n),
+    )
     if not flat:
-        return LeadBatch(leads.reset_index(drop=True), c.empty_events())
-    ev = pd.DataFrame.from_records(flat)
+        return LeadBatch(leads, c.empty_events())
     events = pd.DataFrame(
         {
-            c.EVENT_LEAD_ID: np.repeat(leads[c.LEAD_ID].to_numpy(), [len(e) for e in lists]),
-            c.TS: _utc_naive(ev["ts"]).to_numpy(),
-            c.EVENT_TYPE: ev["type"].astype(str).to_numpy(),
-            c.ASSET: ev["asset"].to_numpy() if "asset" in ev else None,
+            c.EVENT_LEAD_ID: pd.array(np.repeat(np.asarray(ids, dtype=object), [len(e) for e in lists]), dtype="str"),
+            c.TS: event_ts,
+            c.EVENT_TYPE: pd.array([str(ev.get("type")) for ev in flat], dtype="str"),
+            c.ASSET: pd.array([_text_or_none(ev.get("asset")) for ev in flat], dtype="str"),
         }
     )
-    events = events.astype({c.EVENT_LEAD_ID: "str", c.EVENT_TYPE: "str", c.ASSET: "str"})
-    return LeadBatch(leads.reset_index(drop=True), events)
+    return LeadBatch(leads, events)
