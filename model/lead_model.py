@@ -28,7 +28,8 @@ from features.engagement import EngagementFeatures, LeadColumns
 from features.schema import CATEGORY_DTYPE, FeatureSchema
 from model._patterns import PatternContributions, UnsupportedBooster
 from model._single_row import Kind, SingleRow, single_row
-from model.calibration import Calibrator
+from model.calibration import Calibrator, logit
+from model.groups import FeatureGroup, feature_groups
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,19 @@ _SINGLE_THREAD_BELOW: Final = 2000
 # From this many leads the classifier's contributions come from `PatternContributions`; measured, it and
 # LightGBM's pred_contrib on one thread cross near 300 leads.
 _PATTERNS_FROM: Final = 500
+# Per lead, the engagement groups measured by taking them away (the largest TreeSHAP shares among what the lead
+# showed) and by adding one touch (the largest shortfalls among what it did not show); a lead gets at most 3
+# reasons each way, so these leave room for other reasons to rank between them.
+_MEASURED_SHOWN: Final = 4
+_MEASURED_SHORTFALLS: Final = 3
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the (at most) `k` largest finite scores, as a mask."""
+    if scores.shape[1] > k:
+        cut = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]
+        scores = np.where(scores >= cut, scores, -np.inf)
+    return np.isfinite(scores)
 
 
 class ModelInput:
@@ -96,9 +110,11 @@ class Prediction:
     expected_hours: np.ndarray
     expected_days: np.ndarray  # NaN when the model has no days-to-close head
     # With explain=True: the classifier's contributions (leads x `LeadModel.columns`, log-odds, without the bias
-    # term), the feature values as computed (categorical columns NaN, "never" left missing) and each categorical
+    # term), the effect of each feature group on p_close (leads x `LeadModel.groups`, see `LeadModel.predict`),
+    # the feature values as computed (categorical columns NaN, "never" left missing) and each categorical
     # column's category as text ("" when missing or unseen).
     contributions: np.ndarray | None = None
+    effects: np.ndarray | None = None
     values: np.ndarray | None = None
     categories: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -143,6 +159,12 @@ class LeadModel:
         for name, booster in self.boosters.items():
             if list(booster.feature_name()) != self.input.columns:
                 raise ValueError(f"the {name} booster's features differ from the model input's columns")
+        self.groups: list[FeatureGroup] = feature_groups(self.input.columns, self.schema)
+        membership = np.zeros((len(self.input.columns), len(self.groups)))
+        for g, group in enumerate(self.groups):
+            membership[list(group.columns), g] = 1.0
+        self._membership = membership
+        self._engaged = [(g, list(group.columns)) for g, group in enumerate(self.groups) if group.engagement]
         self._cat_text = {
             i: np.append(np.asarray(self.schema.categories[self.input.columns[i]], dtype=object), "")
             for i in self.input.categorical
@@ -170,21 +192,27 @@ class LeadModel:
 
     def predict(self, X: LeadBatch | LeadColumns, *, explain: bool = False) -> Prediction:
         """Score leads (a `LeadBatch`, or the `LeadColumns` a request was parsed into): calibrated probability to
-        close, expected selling hours, expected days to close and, with `explain`, the contributions."""
+        close, expected selling hours, expected days to close and, with `explain`, what moved the probability.
+
+        The effect of a group (`groups`) is p_close minus p_close without it:
+        - engagement the lead showed (event, stage, content counts): without = the same lead with those counts at
+          zero, scored by the model. Every engagement feature has a non-decreasing monotone constraint, so this is
+          never negative: what a lead did never counts against it.
+        - engagement the lead did not show, where its TreeSHAP share is negative: without the shortfall = the same
+          lead with one such touch (counts at 1), scored by the model; never positive.
+        - everything else: without = the calibrated probability of the raw score minus the group's TreeSHAP
+          share, i.e. against the average training lead.
+        """
         columns = X if isinstance(X, LeadColumns) else self.features.columns_of(X)[1]
         values = self.features.transform_columns(columns)
         M = self.input.matrix(values)
         n = len(M)
-        contributions = None
-        if explain:
-            contributions = self._contributions(M)
-            if self._proba_from_contributions:
-                raw = 1.0 / (1.0 + np.exp(-contributions.sum(axis=1)))
-            else:
-                raw = self._run(self.classifier, M, "normal")
-            contributions = contributions[:, :-1]
+        contributions = self._contributions(M) if explain else None
+        if contributions is not None and self._proba_from_contributions:
+            # The contributions add up to the raw score: no second pass over the trees.
+            raw = 1.0 / (1.0 + np.exp(-contributions.sum(axis=1)))
         else:
-            raw = self._run(self.classifier, M, "normal")
+            raw = np.asarray(self._run(self.classifier, M, "normal"), dtype=np.float64)
         p_close = self.calibrator.predict(raw)
         if self.hours is not None:
             # Effort cannot be negative or zero: a lead always costs at least a short call.
@@ -192,13 +220,10 @@ class LeadModel:
         else:
             hours = np.full(n, self.default_hours)
         days = np.maximum(np.expm1(self._run(self.days, M, "normal")), 0.0) if self.days is not None else None
-        prediction = Prediction(
-            p_close=p_close,
-            expected_hours=hours,
-            expected_days=np.full(n, np.nan) if days is None else days,
-        )
-        if not explain:
-            return prediction
+        expected_days = np.full(n, np.nan) if days is None else days
+        if contributions is None:
+            return Prediction(p_close=p_close, expected_hours=hours, expected_days=expected_days)
+        contributions = contributions[:, :-1]  # without the bias term
         raw_values = values[self.input.rows].T.copy()  # as computed: "never" stays missing
         categories = {}
         for i in self.input.categorical:
@@ -206,13 +231,52 @@ class LeadModel:
             categories[self.input.columns[i]] = self._cat_text[i][codes]
             raw_values[:, i] = np.nan  # codes are not values; the wording reads `categories`
         return Prediction(
-            p_close=prediction.p_close,
-            expected_hours=prediction.expected_hours,
-            expected_days=prediction.expected_days,
+            p_close=p_close,
+            expected_hours=hours,
+            expected_days=expected_days,
             contributions=contributions,
+            effects=self._effects(M, contributions, raw, p_close),
             values=raw_values,
             categories=categories,
         )
+
+    def _effects(self, M: np.ndarray, contributions: np.ndarray, raw: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """Leads x groups: p_close minus p_close without the group (see `predict`)."""
+        n = len(M)
+        shares = contributions @ self._membership
+        without_share = self.calibrator.predict(
+            1.0 / (1.0 + np.exp(-(logit(raw)[:, None] - shares))).reshape(-1)
+        ).reshape(n, -1)
+        effects = p[:, None] - without_share
+        if not self._engaged:
+            return effects
+        # Engagement groups are measured on the model itself, in one batch of modified rows: what a lead showed is
+        # taken away (its counts set to 0), what it did not show but leads like it gain from is added once (its
+        # counts set to 1, as one such touch the day before would make them). Per lead, only the groups with the
+        # largest TreeSHAP shares (showed) and the largest shortfalls (not showed) are measured; the others are
+        # not reasons.
+        engaged = [g for g, _ in self._engaged]
+        showed = np.column_stack([(M[:, cols] > 0).any(axis=1) for _, cols in self._engaged])
+        shortfall = ~showed & (effects[:, engaged] < 0)
+        take_away = _top(np.where(showed, shares[:, engaged], -np.inf), _MEASURED_SHOWN)
+        add_one = _top(np.where(shortfall, -effects[:, engaged], -np.inf), _MEASURED_SHORTFALLS)
+        effects[:, engaged] = 0.0
+        edits: list[tuple[int, np.ndarray]] = []
+        blocks = []
+        for j, (g, cols) in enumerate(self._engaged):
+            for rows, value in ((np.flatnonzero(take_away[:, j]), 0.0), (np.flatnonzero(add_one[:, j]), 1.0)):
+                if len(rows):
+                    block = M[rows]
+                    block[:, cols] = value
+                    edits.append((g, rows))
+                    blocks.append(block)
+        if blocks:
+            edited = self.calibrator.predict(self._run(self.classifier, np.concatenate(blocks), "normal"))
+            start = 0
+            for g, rows in edits:
+                effects[rows, g] = p[rows] - edited[start : start + len(rows)]
+                start += len(rows)
+        return effects
 
     def predict_frame(self, batch: LeadBatch) -> pd.DataFrame:
         """`predict` of a `LeadBatch` as the scored table (one row a lead, in order)."""

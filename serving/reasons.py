@@ -1,15 +1,19 @@
-"""Reasons for people: the features that pushed a lead's score up or down most, phrased as a sales rep would.
+"""Reasons for people: the facts about a lead that moved its chance to close most, phrased as a sales rep would.
 
-LightGBM gives, for every prediction, each feature's additive share of the score in log-odds. Several features
-describe one fact about a lead (demo requests counted over 7, 30, 90 days and all time, plus the "asked for a
-demo" flag), so the shares are first summed per fact (a *group*: an event type, a funnel stage, a recency, an
-attribute); SHAP-style contributions add up, so a group's share is exact. The 3 largest positive and the 3
-largest negative groups of each lead become its reasons.
+The model measures, for each group of features that describes one fact (an event type with its windows and flag,
+a funnel stage, a recency, an attribute), the effect of that fact on the lead's probability: p_close minus
+p_close without it (`model.LeadModel.predict`, `explain=True`). Engagement the lead showed is measured by taking
+it away, so it only ever pushes a chance up: "asked for a demo" is never a reason against a lead. Engagement it
+did not show is a shortfall ("has not asked for a demo") and only ever pushes down. Everything else (source,
+attributes, timing) is measured against the average training lead. The 3 largest positive and the 3 largest
+negative effects of each lead become its reasons, each with its effect in percentage points and the probability
+without it. docs/reasons.md says what a reason means and what it does not.
 
 The text of a group is built for all the leads that need it at once with numpy string operations, so the cost
 is a few array operations per group, not a formatting call per lead. A request of a few leads is worded lead by
 lead with plain Python strings instead: there, numpy's fixed cost per call would be most of the time. Both go
-through the same wording functions (see `_Leads` and `_Lead`), so they cannot say different things.
+through the same wording functions (see `_Leads` and `_Lead`), so they cannot say different things. The HTTP API,
+the ranked list and the report all word reasons here.
 """
 
 from __future__ import annotations
@@ -22,13 +26,12 @@ from typing import Any, Final
 import numpy as np
 from numpy.dtypes import StringDType
 
-from features.schema import CATEGORICAL, FeatureSchema
+from features.engagement import FLAG_EVENT_TYPES
+from model.groups import FeatureGroup
 
 TOP: Final = 3
-# A share smaller than this (log-odds) is noise, not a reason.
-MIN_WEIGHT: Final = 1e-3
-# Recency beyond this many days reads better as "no activity for N days" than "last activity N days ago".
-QUIET_DAYS: Final = 30
+# An effect smaller than this (probability, i.e. 0.05 percentage points) is noise, not a reason.
+MIN_EFFECT: Final = 5e-4
 # Up to this many leads, reasons are worded lead by lead in plain Python (see the module doc).
 ONE_BY_ONE: Final = 16
 
@@ -60,27 +63,11 @@ EVENT_WORDS: Final[Mapping[str, tuple[str, str, str]]] = {
         "has not downloaded the contract",
     ),
 }
-# Flag features and the event type they stand for.
-FLAGS: Final[Mapping[str, str]] = {
-    "demo_requested": "demo_request",
-    "trial_requested": "trial_request",
-    "webinar_attended": "webinar_attended",
-}
 _RECENCY: Final[Mapping[str, tuple[str, str]]] = {
     # feature -> (what, wording when it never happened)
     "days_since_last_event": ("activity", "no activity yet"),
     "days_since_last_decision_event": ("decision-stage activity", "no decision-stage activity yet"),
 }
-
-
-@dataclass(frozen=True)
-class Group:
-    """Features that describe one fact about a lead, and how to put that fact in words."""
-
-    key: str
-    kind: str  # event, stage, recency, first_touch, age, assets, flag, categorical, numeric, other
-    columns: tuple[int, ...]  # positions in the model's columns
-    subject: str = ""  # event type, stage name, attribute column or feature name
 
 
 @dataclass(frozen=True)
@@ -93,11 +80,11 @@ class ReasonInputs:
 
 
 class ReasonWriter:
-    """Turns per-prediction contributions into reasons; built once per model."""
+    """Turns the model's per-group effects into reasons; built once per model."""
 
-    def __init__(self, columns: Sequence[str], schema: FeatureSchema) -> None:
+    def __init__(self, groups: Sequence[FeatureGroup], columns: Sequence[str]) -> None:
+        self.groups = list(groups)
         self.columns = list(columns)
-        self.groups = _groups(self.columns, schema)
         membership = np.zeros((len(self.columns), len(self.groups)))
         for g, group in enumerate(self.groups):
             membership[list(group.columns), g] = 1.0
@@ -109,97 +96,76 @@ class ReasonWriter:
         """Event types whose last occurrence the wording uses."""
         return [g.subject for g in self.groups if g.kind == "event"]
 
-    def explain(self, contributions: np.ndarray, inputs: ReasonInputs, top: int = TOP) -> list[list[dict[str, Any]]]:
-        """Reasons per lead: up to `top` pushing up (largest first), then up to `top` pushing down."""
-        n = contributions.shape[0]
+    def explain(
+        self,
+        contributions: np.ndarray,
+        effects: np.ndarray,
+        p_close: np.ndarray,
+        inputs: ReasonInputs,
+        top: int = TOP,
+    ) -> list[list[dict[str, Any]]]:
+        """Reasons per lead: up to `top` pushing up (largest effect first), then up to `top` pushing down."""
+        n = effects.shape[0]
         if n == 0:
             return []
-        shares = contributions @ self._membership  # leads x groups
-        k = min(top, shares.shape[1])
-        order = np.argsort(-shares, axis=1, kind="stable")
-        up = order[:, :k]
-        down = order[:, ::-1][:, :k]
-        picked = np.concatenate([up, down], axis=1)
-        weight = np.take_along_axis(shares, picked, axis=1)
-        valid = np.concatenate([weight[:, :k] > MIN_WEIGHT, weight[:, k:] < -MIN_WEIGHT], axis=1)
+        k = min(top, effects.shape[1])
+        order = np.argsort(-effects, axis=1, kind="stable")
+        picked = np.concatenate([order[:, :k], order[:, ::-1][:, :k]], axis=1)
+        effect = np.take_along_axis(effects, picked, axis=1)
+        valid = np.concatenate([effect[:, :k] > MIN_EFFECT, effect[:, k:] < -MIN_EFFECT], axis=1)
+        down = np.zeros(picked.shape, dtype=bool)
+        down[:, k:] = True
         texts: list[list[str]]
         if n <= ONE_BY_ONE:
             texts = [
-                [self._text(_LEAD, self.groups[g], i, inputs) if ok else "" for g, ok in zip(gs, oks, strict=True)]
-                for i, (gs, oks) in enumerate(zip(picked.tolist(), valid.tolist(), strict=True))
+                [
+                    self._text(_LEAD, self.groups[g], i, inputs, d) if ok else ""
+                    for g, ok, d in zip(gs, oks, ds, strict=True)
+                ]
+                for i, (gs, oks, ds) in enumerate(zip(picked.tolist(), valid.tolist(), down.tolist(), strict=True))
             ]
         else:
             cells = np.full(picked.shape, "", dtype=_S)
             for g in np.unique(picked[valid]):
-                where = valid & (picked == g)
-                rows = np.flatnonzero(where.any(axis=1))
-                cells[where] = self._text(_LEADS, self.groups[g], rows, inputs)[_rank_in(where, rows)]
+                for is_down in (False, True):
+                    where = valid & (picked == g) & (down == is_down)
+                    rows = np.flatnonzero(where.any(axis=1))
+                    if len(rows):
+                        words = self._text(_LEADS, self.groups[g], rows, inputs, is_down)
+                        cells[where] = words[_rank_in(where, rows)]
             texts = cells.tolist()
+        weight = np.take_along_axis(contributions @ self._membership, picked, axis=1)
+        without = p_close[:, None] - effect
         directions = ["up"] * k + ["down"] * k
         # Plain lists once, then one dict per reason: indexing numpy arrays cell by cell costs more than the
         # whole vectorised part for a 10,000-lead request.
-        table = zip(self._keys[picked].tolist(), texts, np.round(weight, 4).tolist(), valid.tolist(), strict=True)
+        table = zip(
+            self._keys[picked].tolist(),
+            texts,
+            np.round(weight, 4).tolist(),
+            np.round(100 * effect, 1).tolist(),
+            np.round(without, 4).tolist(),
+            valid.tolist(),
+            strict=True,
+        )
         return [
             [
-                {"feature": key, "text": text, "direction": direction, "weight": w}
-                for key, text, direction, w, ok in zip(keys, texts_i, directions, weights, oks, strict=True)
+                {"feature": key, "text": text, "direction": direction, "weight": w, "effect": e, "p_without": pw}
+                for key, text, direction, w, e, pw, ok in zip(
+                    keys, texts_i, directions, weights, effects_i, withouts, oks, strict=True
+                )
                 if ok
             ]
-            for keys, texts_i, weights, oks in table
+            for keys, texts_i, weights, effects_i, withouts, oks in table
         ]
 
-    def _text(self, t: _Text, group: Group, at: Any, inputs: ReasonInputs) -> Any:
-        return _WORDING[group.kind](t, group, at, inputs, self.columns)
+    def _text(self, t: _Text, group: FeatureGroup, at: Any, inputs: ReasonInputs, down: bool) -> Any:
+        return _WORDING[group.kind](t, group, at, inputs, self.columns, down)
 
 
 def _rank_in(where: np.ndarray, rows: np.ndarray) -> np.ndarray:
     # Position, among `rows`, of each True cell of `where` (row-major order, as boolean indexing yields them).
     return np.repeat(np.arange(len(rows)), where[rows].sum(axis=1))
-
-
-# --- groups -------------------------------------------------------------------------------------------------
-
-
-def _groups(columns: list[str], schema: FeatureSchema) -> list[Group]:
-    """Group the model's columns by the fact they describe; a column that fits nowhere is its own group."""
-    position = {name: i for i, name in enumerate(columns)}
-    suffixes = [f"{w}d" for w in schema.windows] + ["all"]
-    taken: set[int] = set()
-    groups: list[Group] = []
-
-    def add(key: str, kind: str, names: Sequence[str], subject: str = "") -> None:
-        cols = tuple(position[name] for name in names if name in position and position[name] not in taken)
-        if cols:
-            taken.update(cols)
-            groups.append(Group(key, kind, cols, subject or key))
-
-    # The schema lists windowed counts per event type in stage-map order, one column per window and "all".
-    event_types = list(schema.stage_map)
-    per_type = len(suffixes)
-    names = list(schema.feature_names)
-    for t, event_type in enumerate(event_types):
-        block = names[t * per_type : (t + 1) * per_type]
-        if len(block) == per_type and all(
-            name.startswith("n_") and name.endswith(f"_{s}") for name, s in zip(block, suffixes, strict=True)
-        ):
-            flags = [flag for flag, flagged in FLAGS.items() if flagged == event_type]
-            add(event_type, "event", [*block, *flags], event_type)
-    for stage in ("early", "middle", "decision", "other"):
-        add(f"stage_{stage}", "stage", [f"n_stage_{stage}_{s}" for s in suffixes], stage)
-    for name in _RECENCY:
-        add(name, "recency", [name])
-    add("days_since_first_event", "first_touch", ["days_since_first_event"])
-    add("lead_age_days", "age", ["lead_age_days"])
-    add("n_distinct_assets", "assets", ["n_distinct_assets"])
-    for flag in FLAGS:
-        add(flag, "flag", [flag])
-    for spec in schema.attributes:
-        kind = "categorical" if spec.kind == CATEGORICAL else "numeric"
-        add(spec.column, kind, [spec.feature], spec.column)
-    for i, name in enumerate(columns):
-        if i not in taken:
-            add(name, "other", [name])
-    return groups
 
 
 # --- wording ------------------------------------------------------------------------------------------------
@@ -317,7 +283,7 @@ def _ago(t: _Text, days: Any) -> Any:
     return t.where(whole < 1, "today", t.where(whole < 2, "1 day ago", t.join(t.int_text(whole), " days ago")))
 
 
-def _event(t: _Text, group: Group, at: Any, inputs: ReasonInputs, columns: list[str]) -> Any:
+def _event(t: _Text, group: FeatureGroup, at: Any, inputs: ReasonInputs, columns: list[str], down: bool) -> Any:
     event_type = group.subject
     one, many, none = EVENT_WORDS.get(
         event_type, (f"one '{event_type}' event", f"{{n}} '{event_type}' events", f"no '{event_type}' events")
@@ -337,7 +303,7 @@ def _event(t: _Text, group: Group, at: Any, inputs: ReasonInputs, columns: list[
     return t.where(count < 0.5, none, t.where(count < 1.5, single, several))
 
 
-def _stage(t: _Text, group: Group, at: Any, inputs: ReasonInputs, columns: list[str]) -> Any:
+def _stage(t: _Text, group: FeatureGroup, at: Any, inputs: ReasonInputs, columns: list[str], down: bool) -> Any:
     stage = group.subject
     # The group's columns are the windows from the narrowest to "all": word each lead by its narrowest
     # window with any touch, or the all-time count if nothing is recent.
@@ -348,25 +314,27 @@ def _stage(t: _Text, group: Group, at: Any, inputs: ReasonInputs, columns: list[
     return t.where(count < 0.5, f"no {stage}-stage touches yet", text)
 
 
-def _recency(t: _Text, group: Group, at: Any, inputs: ReasonInputs, columns: list[str]) -> Any:
+def _recency(t: _Text, group: FeatureGroup, at: Any, inputs: ReasonInputs, columns: list[str], down: bool) -> Any:
     what, never = _RECENCY[group.subject]
     days = t.value(inputs, at, group.columns[0])
-    quiet = t.join(f"no {what} for ", t.int_text(t.floor(t.zero_nan(days))), " days")
-    recent = t.join(f"last {what} ", _ago(t, days))
-    return t.where(t.isnan(days), never, t.where(days >= QUIET_DAYS, quiet, recent))
+    if down:  # a shortfall: nothing that recent
+        quiet = t.join(f"no {what} in the last ", t.int_text(t.floor(t.zero_nan(days))), " days")
+        return t.where(t.isnan(days), never, t.where(days < 1, f"no {what} today", quiet))
+    return t.where(t.isnan(days), never, t.join(f"last {what} ", _ago(t, days)))
 
 
-def _first_touch(t: _Text, group: Group, at: Any, inputs: ReasonInputs, columns: list[str]) -> Any:
+def _first_touch(t: _Text, group: FeatureGroup, at: Any, inputs: ReasonInputs, columns: list[str], down: bool) -> Any:
     days = t.value(inputs, at, group.columns[0])
-    return t.where(t.isnan(days), "no activity yet", t.join("first activity ", _ago(t, days)))
+    first = t.join("first activity only " if down else "first activity ", _ago(t, days))
+    return t.where(t.isnan(days), "no activity yet", first)
 
 
-def _age(t: _Text, group: Group, at: Any, inputs: ReasonInputs, columns: list[str]) -> Any:
+def _age(t: _Text, group: FeatureGroup, at: Any, inputs: ReasonInputs, columns: list[str], down: bool) -> Any:
     days = t.value(inputs, at, group.columns[0])
     return t.where(t.isnan(days), "lead creation date unknown", t.join("lead created ", _ago(t, days)))
 
 
-def _assets(t: _Text, group: Group, at: Any, inputs: ReasonInputs, columns: list[str]) -> Any:
+def _assets(t: _Text, group: FeatureGroup, at: Any, inputs: ReasonInputs, columns: list[str], down: bool) -> Any:
     count = t.zero_nan(t.value(inputs, at, group.columns[0]))
     several = t.join("engaged with ", t.int_text(count), " different pieces of content")
     return t.where(
@@ -376,12 +344,12 @@ def _assets(t: _Text, group: Group, at: Any, inputs: ReasonInputs, columns: list
     )
 
 
-def _flag(t: _Text, group: Group, at: Any, inputs: ReasonInputs, columns: list[str]) -> Any:
-    one, _, none = EVENT_WORDS.get(FLAGS.get(group.subject, ""), (group.subject, "", f"no {group.subject}"))
+def _flag(t: _Text, group: FeatureGroup, at: Any, inputs: ReasonInputs, columns: list[str], down: bool) -> Any:
+    one, _, none = EVENT_WORDS.get(FLAG_EVENT_TYPES.get(group.subject, ""), (group.subject, "", f"no {group.subject}"))
     return t.where(t.zero_nan(t.value(inputs, at, group.columns[0])) > 0.5, one, none)
 
 
-def _categorical(t: _Text, group: Group, at: Any, inputs: ReasonInputs, columns: list[str]) -> Any:
+def _categorical(t: _Text, group: FeatureGroup, at: Any, inputs: ReasonInputs, columns: list[str], down: bool) -> Any:
     label = group.subject.replace("_", " ")
     values = inputs.categories.get(group.subject)
     if values is None:
@@ -390,19 +358,19 @@ def _categorical(t: _Text, group: Group, at: Any, inputs: ReasonInputs, columns:
     return t.where(t.is_empty(text), f"{label} unknown", t.join(f"{label}: ", t.spoken(text)))
 
 
-def _numeric(t: _Text, group: Group, at: Any, inputs: ReasonInputs, columns: list[str]) -> Any:
+def _numeric(t: _Text, group: FeatureGroup, at: Any, inputs: ReasonInputs, columns: list[str], down: bool) -> Any:
     label = group.subject.replace("_", " ")
     values = t.value(inputs, at, group.columns[0])
     unit = " employees" if group.subject == "company_size" else ""
     return t.where(t.isnan(values), f"{label} unknown", t.join(f"{label}: ", t.g_text(values), unit))
 
 
-def _other(t: _Text, group: Group, at: Any, inputs: ReasonInputs, columns: list[str]) -> Any:
+def _other(t: _Text, group: FeatureGroup, at: Any, inputs: ReasonInputs, columns: list[str], down: bool) -> Any:
     values = t.value(inputs, at, group.columns[0])
     return t.where(t.isnan(values), f"{group.subject}: none", t.join(f"{group.subject}: ", t.g_text(values)))
 
 
-_WORDING: Final[Mapping[str, Callable[[_Text, Group, Any, ReasonInputs, list[str]], Any]]] = {
+_WORDING: Final[Mapping[str, Callable[[_Text, FeatureGroup, Any, ReasonInputs, list[str], bool], Any]]] = {
     "event": _event,
     "stage": _stage,
     "recency": _recency,

@@ -228,7 +228,11 @@ class RankRequest(_Strict):
 
 
 class Reason(BaseModel):
-    """One of the features that moved a lead's score most, in words."""
+    """One of the facts about a lead that moved its chance to close most, in words, with its effect.
+
+    Engagement the lead showed is measured by taking it away, so it only ever pushes the chance up; engagement it
+    did not show is a shortfall and only ever pushes it down; source, attributes and timing are measured against
+    the average lead of the training data (docs/reasons.md)."""
 
     feature: str = Field(
         description="What the reason is about: an event type, a funnel stage, a recency or an attribute.",
@@ -242,6 +246,16 @@ class Reason(BaseModel):
         description="Its share of the score in log-odds (LightGBM's own per-prediction contribution, summed "
         "over the feature's windows); larger in size means more influence.",
         json_schema_extra=_example(0.84),
+    )
+    effect: float = Field(
+        description="Its effect on the chance to close, in percentage points: p_close minus p_without, times "
+        "100 (positive when direction is up).",
+        json_schema_extra=_example(12.3),
+    )
+    p_without: float = Field(
+        description="The chance to close without this fact: for engagement the lead showed, the model's "
+        "probability for the same lead without it; otherwise with this fact's share of the score taken away.",
+        json_schema_extra=_example(0.19),
     )
 
 

@@ -69,7 +69,7 @@ class ScoringEngine:
         self.model_version = model_version
         self.limits = limits
         self.schema: FeatureSchema = model.schema
-        self.reasons = ReasonWriter(model.columns, self.schema)
+        self.reasons = ReasonWriter(model.groups, model.columns)
         self.last_events = LastEvents(self.reasons.event_types)
 
     def _predict(self, leads: Sequence[Lead], now_us: int) -> tuple[PreparedLeads, Prediction, list[list[Any]]]:
@@ -79,13 +79,15 @@ class ScoringEngine:
             predictions = self.model.predict(prepared.columns, explain=True)
         except FeatureInputError as exc:  # the checks above should leave nothing for the features to refuse
             raise RequestError(400, f"cannot compute features: {exc}", [Problem("leads", str(exc))]) from None
-        assert predictions.contributions is not None and predictions.values is not None  # explain=True
+        assert predictions.contributions is not None and predictions.effects is not None  # explain=True
+        assert predictions.values is not None
         inputs = ReasonInputs(
             values=predictions.values,
             categories=predictions.categories,
             last_days=self.last_events(prepared),
         )
-        return prepared, predictions, self.reasons.explain(predictions.contributions, inputs)
+        reasons = self.reasons.explain(predictions.contributions, predictions.effects, predictions.p_close, inputs)
+        return prepared, predictions, reasons
 
     def score(self, leads: Sequence[Lead], now_us: int) -> Answer:
         prepared, pred, reasons = self._predict(leads, now_us)

@@ -16,6 +16,7 @@ from features.contract import LeadBatch, empty_events
 from features.engagement import EngagementFeatures
 from features.records import from_records
 from features.schema import FeatureSchema
+from model.groups import feature_groups
 from serving.errors import RequestError
 from serving.inputs import Limits, _parse_times, prepare
 from serving.reasons import ONE_BY_ONE, ReasonInputs, ReasonWriter
@@ -235,26 +236,34 @@ def test_unreadable_timestamps_are_flagged() -> None:
 # --- reasons --------------------------------------------------------------------------------------------------
 
 
-def test_reasons_group_windows_and_phrase_for_people(schema: FeatureSchema) -> None:
+def _writer(schema: FeatureSchema) -> tuple[ReasonWriter, list[str], dict[str, int]]:
     names = [n for n in schema.feature_names if not n.startswith("velocity_")]
-    writer = ReasonWriter(names, schema)
+    groups = feature_groups(names, schema)
+    return ReasonWriter(groups, names), names, {g.key: k for k, g in enumerate(groups)}
+
+
+def test_reasons_follow_the_effects_and_phrase_for_people(schema: FeatureSchema) -> None:
+    writer, names, group = _writer(schema)
     col = {n: i for i, n in enumerate(names)}
     n_leads = 2
     contributions = np.zeros((n_leads, len(names)))
+    effects = np.zeros((n_leads, len(writer.groups)))
     values = np.zeros((n_leads, len(names)))
     values[:, col["days_since_last_event"]] = [3.2, 60.0]
     values[:, col["lead_age_days"]] = [10.0, np.nan]
     values[:, col["n_demo_request_all"]] = [1, 0]
-    # Lead 0: a demo request (split over windows and the flag) up, recency down.
+    values[:, col["company_size"]] = [120.0, 10.0]
+    # Lead 0: a demo request up (its windows and flag make one reason), the source up, size and recency down.
     for name in ("n_demo_request_7d", "n_demo_request_30d", "demo_requested"):
         contributions[0, col[name]] = 0.3
-    contributions[0, col["source"]] = 0.2
-    contributions[0, col["company_size"]] = -0.1
-    contributions[0, col["days_since_last_event"]] = -0.05
-    # Lead 1: quiet for 60 days, a cold call.
-    contributions[1, col["days_since_last_event"]] = -0.8
-    contributions[1, col["source"]] = -0.4
-    contributions[1, col["n_demo_request_all"]] = -0.2
+    effects[0, [group["demo_request"], group["source"], group["company_size"], group["days_since_last_event"]]] = [
+        0.12,
+        0.03,
+        -0.02,
+        -0.01,
+    ]
+    # Lead 1: quiet for 60 days, a cold call, no demo request.
+    effects[1, [group["days_since_last_event"], group["source"], group["demo_request"]]] = [-0.15, -0.08, -0.04]
     inputs = ReasonInputs(
         values=values,
         categories={
@@ -263,46 +272,83 @@ def test_reasons_group_windows_and_phrase_for_people(schema: FeatureSchema) -> N
         },
         last_days={"demo_request": np.array([3.4, np.nan])},
     )
-    values[:, col["company_size"]] = [120.0, 10.0]
-    first, second = writer.explain(contributions, inputs)
+    p_close = np.array([0.4, 0.05])
+    first, second = writer.explain(contributions, effects, p_close, inputs)
     assert [(r["feature"], r["direction"]) for r in first] == [
         ("demo_request", "up"),
         ("source", "up"),
-        ("company_size", "down"),
+        ("company_size", "down"),  # the larger shortfall first
         ("days_since_last_event", "down"),
     ]
-    assert first[0]["weight"] == pytest.approx(0.9)
+    assert first[0]["weight"] == pytest.approx(0.9)  # the log-odds shares of the group, summed
+    assert first[0]["effect"] == 12.0 and first[0]["p_without"] == pytest.approx(0.28)
     assert first[0]["text"] == "asked for a demo 3 days ago"
     assert first[1]["text"] == "source: referral"
     assert first[2]["text"] == "company size: 120 employees"
-    assert first[3]["text"] == "last activity 3 days ago"
-    assert [r["text"] for r in second] == ["no activity for 60 days", "source: cold call", "has not asked for a demo"]
+    assert first[3]["text"] == "no activity in the last 3 days"  # a shortfall, not "the activity lowers it"
+    assert [r["text"] for r in second] == [
+        "no activity in the last 60 days",
+        "source: cold call",
+        "has not asked for a demo",
+    ]
+    assert [r["effect"] for r in second] == [-15.0, -8.0, -4.0]
     assert all(r["direction"] == "down" for r in second)
 
 
-def test_reasons_skip_negligible_shares(schema: FeatureSchema) -> None:
-    names = [n for n in schema.feature_names if not n.startswith("velocity_")]
-    writer = ReasonWriter(names, schema)
+def test_each_kind_of_reason_is_worded_for_its_direction(schema: FeatureSchema) -> None:
+    writer, names, group = _writer(schema)
+    col = {n: i for i, n in enumerate(names)}
+    values = np.zeros((1, len(names)))
+    values[0, col["days_since_last_event"]] = 2.0
+    values[0, col["days_since_first_event"]] = 5.0
+    values[0, col["lead_age_days"]] = 40.0
+    values[0, col["n_stage_decision_30d"]] = 2
+    values[0, col["n_stage_decision_all"]] = 2
+    values[0, col["company_size"]] = 50.0
+    inputs = ReasonInputs(values, {"source": np.array(["inbound_content"], dtype=object)}, {})
+
+    def worded(key: str, effect: float) -> tuple[str, str]:
+        effects = np.zeros((1, len(writer.groups)))
+        effects[0, group[key]] = effect
+        (reason,) = writer.explain(np.zeros((1, len(names))), effects, np.array([0.3]), inputs)[0]
+        return reason["direction"], reason["text"]
+
+    assert worded("stage_decision", 0.05) == ("up", "2 decision-stage touches in the last 30 days")
+    assert worded("stage_early", -0.05) == ("down", "no early-stage touches yet")
+    assert worded("pricing_view", -0.05) == ("down", "has not viewed pricing")
+    assert worded("days_since_last_event", 0.05) == ("up", "last activity 2 days ago")
+    assert worded("days_since_last_event", -0.05) == ("down", "no activity in the last 2 days")
+    assert worded("days_since_first_event", 0.05) == ("up", "first activity 5 days ago")
+    assert worded("days_since_first_event", -0.05) == ("down", "first activity only 5 days ago")
+    assert worded("lead_age_days", -0.05) == ("down", "lead created 40 days ago")
+    assert worded("source", 0.05) == ("up", "source: inbound content")
+    assert worded("company_size", -0.05) == ("down", "company size: 50 employees")
+    assert worded("n_distinct_assets", -0.05) == ("down", "has not engaged with any content")
+
+
+def test_reasons_skip_negligible_effects(schema: FeatureSchema) -> None:
+    writer, names, _ = _writer(schema)
     empty = ReasonInputs(np.zeros((1, len(names))), {}, {})
-    assert writer.explain(np.zeros((1, len(names))), empty) == [[]]
-    assert writer.explain(np.zeros((0, len(names))), empty) == []
+    tiny = np.full((1, len(writer.groups)), 1e-4)
+    assert writer.explain(np.ones((1, len(names))), tiny, np.array([0.5]), empty) == [[]]
+    assert writer.explain(np.zeros((0, len(names))), np.zeros((0, len(writer.groups))), np.zeros(0), empty) == []
 
 
 def test_stage_and_repeated_events_are_worded_with_counts(schema: FeatureSchema) -> None:
-    names = [n for n in schema.feature_names if not n.startswith("velocity_")]
-    writer = ReasonWriter(names, schema)
+    writer, names, group = _writer(schema)
     col = {n: i for i, n in enumerate(names)}
-    contributions = np.zeros((3, len(names)))
+    effects = np.zeros((3, len(writer.groups)))
     values = np.zeros((3, len(names)))
-    contributions[:, col["n_stage_decision_30d"]] = 0.5
-    contributions[:, col["n_pricing_view_all"]] = 0.2
+    effects[:, group["stage_decision"]] = [0.05, 0.05, -0.05]
+    effects[:, group["pricing_view"]] = [0.02, 0.02, -0.02]
     values[:, col["n_stage_decision_7d"]] = [0, 0, 0]
     values[:, col["n_stage_decision_30d"]] = [2, 0, 0]
     values[:, col["n_stage_decision_90d"]] = [2, 0, 0]
     values[:, col["n_stage_decision_all"]] = [5, 1, 0]
     values[:, col["n_pricing_view_all"]] = [4, 1, 0]
     inputs = ReasonInputs(values, {}, {"pricing_view": np.array([2.2, 0.3, np.nan])})
-    texts = [[r["text"] for r in reasons] for reasons in writer.explain(contributions, inputs)]
+    explained = writer.explain(np.zeros((3, len(names))), effects, np.full(3, 0.2), inputs)
+    texts = [[r["text"] for r in reasons] for reasons in explained]
     assert texts == [
         ["2 decision-stage touches in the last 30 days", "viewed pricing 4 times, last 2 days ago"],
         ["1 decision-stage touch in total", "viewed pricing today"],
@@ -327,21 +373,23 @@ def _draw_values(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray
 @given(st.integers(0, 2**32 - 1), st.integers(1, 4))
 def test_a_lead_worded_alone_reads_as_in_a_batch(schema: FeatureSchema, seed: int, extra: int) -> None:
     # Batches above ONE_BY_ONE leads are worded with numpy, a single lead with plain Python: same words.
-    names = [n for n in schema.feature_names if not n.startswith("velocity_")]
-    writer = ReasonWriter(names, schema)
+    writer, names, _ = _writer(schema)
     rng = np.random.default_rng(seed)
     n = ONE_BY_ONE + extra
     values = _draw_values(rng, (n, len(names)))
-    # Contributions with ties, zeros and negligible shares, so every ordering rule is exercised.
-    contributions = np.where(
-        rng.random((n, len(names))) < 0.4,
-        rng.choice([0.0, 1e-4, -1e-4, 0.25, -0.25], (n, len(names))),
-        rng.normal(0, 0.5, (n, len(names))),
+    contributions = rng.normal(0, 0.5, (n, len(names)))
+    # Effects with ties, zeros and negligible sizes, so every ordering rule is exercised.
+    g = len(writer.groups)
+    effects = np.where(
+        rng.random((n, g)) < 0.4,
+        rng.choice([0.0, 1e-4, -1e-4, 0.05, -0.05], (n, g)),
+        rng.normal(0, 0.05, (n, g)),
     )
+    p_close = rng.random(n)
     texts = np.array(["", "referral", "cold_call", "c_level", "x"], dtype=object)
     categories = {"source": rng.choice(texts, n), "industry": rng.choice(texts, n)}
     last_days = {t: np.abs(_draw_values(rng, (n,))) for t in ("demo_request", "page_visit", "pricing_view")}
-    together = writer.explain(contributions, ReasonInputs(values, categories, last_days))
+    together = writer.explain(contributions, effects, p_close, ReasonInputs(values, categories, last_days))
     assert sum(map(len, together)) > n  # not vacuous: most leads have reasons
     for i in range(n):
         alone = ReasonInputs(
@@ -349,4 +397,5 @@ def test_a_lead_worded_alone_reads_as_in_a_batch(schema: FeatureSchema, seed: in
             {k: v[i : i + 1] for k, v in categories.items()},
             {k: v[i : i + 1] for k, v in last_days.items()},
         )
-        assert writer.explain(contributions[i : i + 1], alone) == [together[i]], i
+        one = writer.explain(contributions[i : i + 1], effects[i : i + 1], p_close[i : i + 1], alone)
+        assert one == [together[i]], i
