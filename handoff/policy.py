@@ -367,15 +367,17 @@ def _statement(s: HandoffSummary) -> str:
     if s.leads_handed_off == 0:
         why = "no lead with a chance to close fits the capacity"
         return f"{period} no lead is handed to sales: {why}; {s.leads_nurture} leads stay in nurture."
-    base = f"{period} 'qualified' means the {s.leads_handed_off} lead{'s' if s.leads_handed_off != 1 else ''} "
+    one = s.leads_handed_off == 1
+    base = f"{period} 'qualified' means the {s.leads_handed_off} lead{'' if one else 's'} "
+    make = "makes" if one else "make"
     if s.capacity_kind == "leads":
         fit = f"worth the most among {s.leads_scored} (at most {s.lead_capacity} per {s.period})"
     elif s.capacity_kind == "hours":
-        fit = f"that make the most of {s.hours_available:g} selling hours ({s.hours_used:.0f} h used)"
+        fit = f"that {make} the most of {s.hours_available:g} selling hours ({s.hours_used:.0f} h used)"
     else:
         n_reps = len(s.reps or [])
         fit = (
-            f"that make the most of the team's {s.hours_available:g} selling hours across {n_reps} "
+            f"that {make} the most of the team's {s.hours_available:g} selling hours across {n_reps} "
             f"rep{'s' if n_reps != 1 else ''} ({s.hours_used:.0f} h used)"
         )
     numbers = (

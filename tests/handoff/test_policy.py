@@ -312,3 +312,9 @@ def test_segment_column_missing_and_bad_capacity(tiny: pd.DataFrame) -> None:
         hand_off(tiny, {})
     with pytest.raises(CapacitySpecError, match="capacity must be a CapacitySpec"):
         hand_off(tiny, 5)  # type: ignore[arg-type]
+
+
+def test_the_statement_agrees_in_number_for_one_lead() -> None:
+    scored = pd.DataFrame({"lead_id": ["a", "b"], "p_close": [0.5, 0.1], "expected_hours": [4.0, 4.0]})
+    statement = hand_off(scored, {"hours": 5}).summary.statement
+    assert statement.startswith("This week 'qualified' means the 1 lead that makes the most of 5 selling hours")
