@@ -42,7 +42,7 @@ def faithfulness(engine: ScoringEngine, records: list[dict[str, Any]], now_us: i
     events of that type (an "up" reason: the probability must fall) or add one a day before as_of (a "down"
     reason, a shortfall: the probability must rise)."""
     answer = engine.score([Lead.model_validate(r) for r in records], now_us)
-    event_types = set(engine.reasons.event_types)
+    event_types = set(engine.explainer.writer.event_types)
     variants: list[dict[str, Any]] = []
     cases: list[tuple[str, str, float, bool]] = []
     for record, scored in zip(records, answer.body["leads"], strict=True):

@@ -24,9 +24,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.dtypes import StringDType
 
-from features.engagement import FLAG_EVENT_TYPES
+from features.engagement import FLAG_EVENT_TYPES, LeadColumns
+from model import LeadModel, Prediction
 from model.groups import FeatureGroup
 
 TOP: Final = 3
@@ -36,6 +39,10 @@ MIN_EFFECT: Final = 5e-4
 ONE_BY_ONE: Final = 16
 
 _S: Final = StringDType()
+_US_PER_DAY: Final = 86_400_000_000
+_INT64_MAX: Final = np.iinfo(np.int64).max
+# Up to this many events in a request, their types are looked up in a dict rather than an Arrow hash table.
+_SMALL_EVENTS: Final = 256
 
 # Event type -> (one event, several events with {n}, none). Types not listed get a generic wording.
 EVENT_WORDS: Final[Mapping[str, tuple[str, str, str]]] = {
@@ -382,3 +389,48 @@ _WORDING: Final[Mapping[str, Callable[[_Text, FeatureGroup, Any, ReasonInputs, l
     "numeric": _numeric,
     "other": _other,
 }
+
+
+class Explainer:
+    """A model's predictions with their reasons: what the HTTP service, the ranked list and the report all use, so
+    a lead reads the same everywhere."""
+
+    def __init__(self, model: LeadModel) -> None:
+        self.model = model
+        self.writer = ReasonWriter(model.groups, model.columns)
+        self.last_events = LastEvents(self.writer.event_types)
+
+    def __call__(self, columns: LeadColumns) -> tuple[Prediction, list[list[dict[str, Any]]]]:
+        prediction = self.model.predict(columns, explain=True)
+        assert prediction.contributions is not None and prediction.effects is not None  # explain=True
+        assert prediction.values is not None
+        inputs = ReasonInputs(prediction.values, prediction.categories, self.last_events(columns))
+        return prediction, self.writer.explain(prediction.contributions, prediction.effects, prediction.p_close, inputs)
+
+
+class LastEvents:
+    """Days since each lead's last event of each of `event_types` (before its as_of); NaN when there is none."""
+
+    def __init__(self, event_types: Sequence[str]) -> None:
+        self.event_types = list(event_types)
+        self._slot = {event_type: k for k, event_type in enumerate(self.event_types)}
+        self._value_set = pa.array(self.event_types, type=pa.large_string())
+
+    def __call__(self, columns: LeadColumns) -> dict[str, np.ndarray]:
+        n, t = len(columns.as_of_us), len(self.event_types)
+        if t == 0:
+            return {}
+        types = columns.event_types
+        if len(types) <= _SMALL_EVENTS:
+            # A dict lookup per event: Arrow's index_in builds a hash table of the types on every call.
+            slot = np.array([self._slot.get(x, -1) for x in types.to_pylist()], dtype=np.int64)
+        else:
+            found = pc.index_in(types, value_set=self._value_set.cast(types.type)).fill_null(-1)
+            slot = np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
+        lead = columns.event_lead
+        age = columns.as_of_us[lead] - columns.event_ts_us
+        keep = (slot >= 0) & (age > 0)
+        youngest = np.full(n * t, _INT64_MAX, dtype=np.int64)
+        np.minimum.at(youngest, lead[keep] * t + slot[keep], age[keep])
+        days = np.where(youngest == _INT64_MAX, np.nan, youngest / _US_PER_DAY).reshape(n, t)
+        return {event_type: days[:, k] for k, event_type in enumerate(self.event_types)}

@@ -9,12 +9,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from features import contract as c
 from features.engagement import FeatureInputError
@@ -23,15 +21,11 @@ from handoff import CapacitySpec, HandoffError, hand_off
 from model import LeadModel, Prediction
 from serving.errors import Problem, RequestError
 from serving.inputs import Limits, PreparedLeads, prepare, str_array
-from serving.reasons import ReasonInputs, ReasonWriter
+from serving.reasons import Explainer
 
 if TYPE_CHECKING:
     from serving.schemas import Lead
 
-_US_PER_DAY: Final = 86_400_000_000
-_INT64_MAX: Final = np.iinfo(np.int64).max
-# Up to this many events in a request, their types are looked up in a dict rather than an Arrow hash table.
-_SMALL_EVENTS: Final = 256
 
 Objective = Literal["closes", "value"]
 
@@ -69,24 +63,15 @@ class ScoringEngine:
         self.model_version = model_version
         self.limits = limits
         self.schema: FeatureSchema = model.schema
-        self.reasons = ReasonWriter(model.groups, model.columns)
-        self.last_events = LastEvents(self.reasons.event_types)
+        self.explainer = Explainer(model)
 
     def _predict(self, leads: Sequence[Lead], now_us: int) -> tuple[PreparedLeads, Prediction, list[list[Any]]]:
         prepared = prepare(leads, self.schema, self.limits, now_us)
         try:
             # Straight from the request's arrays: no DataFrames on the way (most of the time of one lead).
-            predictions = self.model.predict(prepared.columns, explain=True)
+            predictions, reasons = self.explainer(prepared.columns)
         except FeatureInputError as exc:  # the checks above should leave nothing for the features to refuse
             raise RequestError(400, f"cannot compute features: {exc}", [Problem("leads", str(exc))]) from None
-        assert predictions.contributions is not None and predictions.effects is not None  # explain=True
-        assert predictions.values is not None
-        inputs = ReasonInputs(
-            values=predictions.values,
-            categories=predictions.categories,
-            last_days=self.last_events(prepared),
-        )
-        reasons = self.reasons.explain(predictions.contributions, predictions.effects, predictions.p_close, inputs)
         return prepared, predictions, reasons
 
     def score(self, leads: Sequence[Lead], now_us: int) -> Answer:
@@ -240,32 +225,3 @@ def _segment_text(values: Any) -> Any:
     text = np.where(whole, np.where(whole, values, 0).astype(np.int64).astype(str), values.astype(str)).astype(object)
     text[np.isnan(values)] = None
     return pd.array(text, dtype="str")
-
-
-class LastEvents:
-    """Days since each lead's last event of each of `event_types` (before its as_of); NaN when there is none."""
-
-    def __init__(self, event_types: Sequence[str]) -> None:
-        self.event_types = list(event_types)
-        self._slot = {event_type: k for k, event_type in enumerate(self.event_types)}
-        self._value_set = pa.array(self.event_types, type=pa.large_string())
-
-    def __call__(self, prepared: PreparedLeads) -> dict[str, np.ndarray]:
-        n, t = len(prepared.lead_ids), len(self.event_types)
-        if t == 0:
-            return {}
-        columns = prepared.columns
-        types = columns.event_types
-        if len(types) <= _SMALL_EVENTS:
-            # A dict lookup per event: Arrow's index_in builds a hash table of the types on every call.
-            slot = np.array([self._slot.get(x, -1) for x in types.to_pylist()], dtype=np.int64)
-        else:
-            found = pc.index_in(types, value_set=self._value_set.cast(types.type)).fill_null(-1)
-            slot = np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
-        lead = columns.event_lead
-        age = columns.as_of_us[lead] - columns.event_ts_us
-        keep = (slot >= 0) & (age > 0)
-        youngest = np.full(n * t, _INT64_MAX, dtype=np.int64)
-        np.minimum.at(youngest, lead[keep] * t + slot[keep], age[keep])
-        days = np.where(youngest == _INT64_MAX, np.nan, youngest / _US_PER_DAY).reshape(n, t)
-        return {event_type: days[:, k] for k, event_type in enumerate(self.event_types)}

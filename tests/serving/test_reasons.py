@@ -31,7 +31,7 @@ def test_every_event_reason_says_what_taking_it_away_does(trained: Trained) -> N
     # Both kinds occur: engagement shown (up) and engagement missing (down).
     answer = engine.score([Lead.model_validate(r) for r in records[:200]], 0)
     directions = {(r["feature"], r["direction"]) for lead in answer.body["leads"] for r in lead["reasons"]}
-    assert {d for f, d in directions if f in engine.reasons.event_types} == {"up", "down"}
+    assert {d for f, d in directions if f in engine.explainer.writer.event_types} == {"up", "down"}
 
 
 def test_effects_are_what_the_probability_would_be_without(trained: Trained) -> None:

@@ -54,8 +54,9 @@ def test_score_answers_probabilities_and_reasons(client: Any, trained: Trained) 
         up = [r for r in scored["reasons"] if r["direction"] == "up"]
         down = [r for r in scored["reasons"] if r["direction"] == "down"]
         assert len(up) <= 3 and len(down) <= 3 and up + down == scored["reasons"]
-        assert all(r["weight"] > 0 for r in up) and all(r["weight"] < 0 for r in down)
-        assert [r["weight"] for r in up] == sorted((r["weight"] for r in up), reverse=True)
+        assert all(r["effect"] > 0 for r in up) and all(r["effect"] < 0 for r in down)
+        assert [r["effect"] for r in up] == sorted((r["effect"] for r in up), reverse=True)
+        assert [r["effect"] for r in down] == sorted(r["effect"] for r in down)
         assert all(r["text"] and r["feature"] for r in scored["reasons"])
     # The simulator's post-decision touches (the leak trap) come after as_of: ignored and reported.
     assert {w["code"] for w in body["warnings"]} <= {"events_after_as_of"}
