@@ -39,13 +39,13 @@ def run_once(leads: int, seed: int, fmt: str, out: Path) -> dict[str, float]:
         "-c",
         "from leadrank.cli import main; main()",
         "simulate",
-        "--leads",
+        "--n-leads",
         str(leads),
         "--seed",
         str(seed),
         "--format",
         fmt,
-        "--out",
+        "--out-dir",
         str(out),
     ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

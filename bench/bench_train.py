@@ -95,7 +95,8 @@ def scale(leads: int, seed: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         leadrank = [sys.executable, "-m", "leadrank"]
-        sim_wall, _ = _run([*leadrank, "simulate", "--leads", str(leads), "--seed", str(seed), "--out", str(data_dir)])
+        simulate = [*leadrank, "simulate", "--n-leads", str(leads), "--seed", str(seed), "--out-dir", str(data_dir)]
+        sim_wall, _ = _run(simulate)
         env = {**os.environ, "LEADRANK_HOME": tmp}
         env.pop("MLFLOW_TRACKING_URI", None)
         metrics = Path(tmp) / "metrics.json"

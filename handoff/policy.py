@@ -272,12 +272,14 @@ def hand_off(
     horizon_days: float | None = None,
     *,
     min_hours: float = MIN_HOURS,
+    period_label: str | None = None,
 ) -> HandoffResult:
     """Choose the leads sales gets this period, assign them to reps and label every lead.
 
     `scored` needs `lead_id`, `p_close` and `expected_hours`; `deal_value` for `objective="value"`;
     `expected_days_to_close` when `horizon_days` is given; and the attribute columns the team's segments use.
-    Expected hours below `min_hours` (including 0) are charged as `min_hours`.
+    Expected hours below `min_hours` (including 0) are charged as `min_hours`. `period_label` opens the
+    summary's statement (e.g. "In week 42"); by default "This week" (or the capacity's period).
     Raises `ScoredLeadsError` / `CapacitySpecError` with a message naming the column or key.
     """
     spec = _as_spec(capacity)
@@ -303,7 +305,7 @@ def hand_off(
         spec.kind,
     )
     frame = _result_frame(prep, spec, order, key, assigned, stage_code)
-    summary = _summary(prep, spec, order, assigned, stage_code, method)
+    summary = _summary(prep, spec, order, assigned, stage_code, method, period_label)
     return HandoffResult(frame, summary)
 
 
@@ -362,8 +364,8 @@ def _fmt_pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def _statement(s: HandoffSummary) -> str:
-    period = f"This {s.period}"
+def _statement(s: HandoffSummary, label: str | None = None) -> str:
+    period = label if label is not None else f"This {s.period}"
     if s.leads_handed_off == 0:
         why = "no lead with a chance to close fits the capacity"
         return f"{period} no lead is handed to sales: {why}; {s.leads_nurture} leads stay in nurture."
@@ -402,6 +404,7 @@ def _summary(
     assigned: NDArray[np.intp],
     stage_code: NDArray[np.int_],
     method: TeamMethod | None,
+    period_label: str | None = None,
 ) -> HandoffSummary:
     data = prep.data
     # Sums run over the handed-off leads in priority order, not input order, so that float rounding (and so
@@ -471,4 +474,4 @@ def _summary(
         "statement": "",
     }
     draft = HandoffSummary(**fields)
-    return draft.model_copy(update={"statement": _statement(draft)})
+    return draft.model_copy(update={"statement": _statement(draft, period_label)})

@@ -10,6 +10,7 @@ import logging
 
 import typer
 
+from leadrank.commands.models import models
 from leadrank.commands.quickstart import quickstart
 from leadrank.commands.rank import rank
 from leadrank.commands.serve import outcomes_app, serve
@@ -22,12 +23,25 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help texts are plain text: with rich markup, `[[rep]]` in a help string would print as `[]`.
+    rich_markup_mode=None,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"leadrank {version('leadrank')}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show debug logging."),
+    show_version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", callback=_version, is_eager=True
+    ),
 ) -> None:
     # Progress is printed by the commands themselves; library logging shows warnings unless asked for more.
     logging.basicConfig(
@@ -44,6 +58,7 @@ app.command("rank")(rank)
 app.command("promote")(promote)
 app.command("rollback")(rollback)
 app.command("ui")(ui)
+app.command("models")(models)
 app.command("serve")(serve)
 app.add_typer(outcomes_app, name="outcomes")
 

@@ -1,18 +1,28 @@
-"""What every command needs: a one-line error with exit code 2, and settings read with a readable error."""
+"""What every command needs: the exit codes, a one-line error with exit code 2, settings read with a readable
+error, and JSON for scripts."""
 
 from __future__ import annotations
 
-from typing import NoReturn
+import json
+import math
+from typing import Any, NoReturn
 
 import typer
 
 from leadrank.settings import Settings
 
+EXIT_OK = 0
+# Bad input: a file, row, column, option or setting; the message names it.
+EXIT_BAD_INPUT = 2
+# `train` trained and registered the model as challenger, but the promotion gate refused it: the champion did
+# not change. A scheduler tells this apart from success and from bad input.
+EXIT_GATE_REFUSED = 3
+
 
 def fail(message: str) -> NoReturn:
     """Print `error: message` on stderr and exit with code 2 (bad input, never a traceback)."""
     typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(EXIT_BAD_INPUT)
 
 
 def load_settings() -> Settings:
@@ -26,3 +36,27 @@ def load_settings() -> Settings:
             f"LEADRANK_{'_'.join(str(part) for part in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
         )
         fail(f"invalid setting {problems}")
+
+
+def _plain(value: Any) -> Any:
+    """`value` as plain JSON data: numpy scalars become numbers, NaN and infinities become null (strict JSON
+    has no NaN), anything else unknown becomes its string."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item) and not isinstance(value, str | bytes):
+        try:
+            value = value.item()
+        except (TypeError, ValueError):
+            return str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return str(value)
+
+
+def print_json(data: Any) -> None:
+    """Print `data` as one strict JSON document on stdout (the whole of stdout for a `--json` command)."""
+    typer.echo(json.dumps(_plain(data), indent=2))

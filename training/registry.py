@@ -611,3 +611,90 @@ def rollback(reason: str, config: TrackingConfig) -> ChampionChange:
             for key, value in (("reason", reason), ("at", at), ("to", target)):
                 client.set_model_version_tag(name, current, f"{ROLLED_BACK_TAG_PREFIX}{key}", value)
     return ChampionChange(name, target, current, reason, "rollback")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Listing: what `leadrank models` shows.
+
+# Run metrics shown for each version (names as `flat_metrics` logs them).
+VERSION_METRICS = ("test_roc_auc", "test_ece", "test_expected_closes_at_capacity")
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One registered version: its aliases, when it was registered, its run's test metrics and the gate's
+    verdict (`gate_passed` None: registered without the gate, e.g. by hand in the MLflow UI)."""
+
+    version: str
+    aliases: tuple[str, ...]
+    created_at: datetime
+    run_id: str | None
+    metrics: dict[str, float]
+    gate_passed: bool | None
+    gate_summary: str | None
+    champion_kind: str | None  # how it last became champion: gate, manual or rollback
+    gate_overridden: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "aliases": list(self.aliases),
+            "created_at": self.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "run_id": self.run_id,
+            "metrics": dict(self.metrics),
+            "gate_passed": self.gate_passed,
+            "gate_summary": self.gate_summary,
+            "champion_kind": self.champion_kind,
+            "gate_overridden": self.gate_overridden,
+        }
+
+
+def list_versions(config: TrackingConfig) -> list[VersionInfo]:
+    """Every registered version of `config.model_name`, newest first; empty when the model is not registered.
+
+    Raises `RegistryError` when there is no store at all (a SQLite file that does not exist)."""
+    name = config.model_name
+    client, uri = _client(config, must_exist=True)
+    with store_errors(uri, RegistryError):
+        model = _registered_model(client, name)
+        if model is None:
+            return []
+        aliases_of: dict[str, list[str]] = {}
+        for alias, version in (model.aliases or {}).items():
+            aliases_of.setdefault(str(version), []).append(alias)
+        escaped = name.replace("'", "\\'")
+        found: list[ModelVersion] = []
+        token: str | None = None
+        while True:
+            page = client.search_model_versions(f"name = '{escaped}'", max_results=1000, page_token=token)
+            found.extend(page)
+            token = page.token
+            if not token:
+                break
+        infos = []
+        for mv in sorted(found, key=lambda v: int(v.version), reverse=True):
+            tags = mv.tags or {}
+            metrics: dict[str, float] = {}
+            if mv.run_id:
+                try:
+                    run_metrics = client.get_run(mv.run_id).data.metrics
+                except Exception as exc:
+                    if not _is_not_found(exc):
+                        raise
+                    run_metrics = {}  # the run was deleted; the version still serves
+                metrics = {key: float(run_metrics[key]) for key in VERSION_METRICS if key in run_metrics}
+            verdict = tags.get(f"{GATE_TAG_PREFIX}promote")
+            infos.append(
+                VersionInfo(
+                    version=str(mv.version),
+                    aliases=tuple(sorted(aliases_of.get(str(mv.version), []))),
+                    created_at=datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=UTC),
+                    run_id=mv.run_id or None,
+                    metrics=metrics,
+                    gate_passed=None if verdict is None else verdict == "true",
+                    gate_summary=tags.get(f"{GATE_TAG_PREFIX}summary"),
+                    champion_kind=tags.get(f"{CHAMPION_TAG_PREFIX}kind"),
+                    gate_overridden=tags.get(f"{CHAMPION_TAG_PREFIX}gate_overridden") == "true",
+                )
+            )
+    return infos

@@ -26,16 +26,22 @@ DEFAULT_TEAM: dict[str, Any] = {
 
 
 def quickstart(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the simulated data and the ranked list.")] = Path(
-        "leadrank-out"
-    ),
-    leads: Annotated[int, typer.Option("--leads", min=2_000, help="Leads to simulate (at least 2,000).")] = 20_000,
+    out_dir: Annotated[
+        Path, typer.Option("--out-dir", help="Folder for the simulated data, the ranked list and the plan.")
+    ] = Path("leadrank-out"),
+    n_leads: Annotated[
+        int, typer.Option("--n-leads", min=2_000, help="How many leads to simulate: a count, at least 2,000.")
+    ] = 20_000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same data and metrics.")] = 7,
 ) -> None:
     """Simulate a CRM history, train and register a model, and hand off open leads to a default team."""
+    from rich.markup import escape
+
     from features.summary import summarize_history
     from handoff import parse_capacity
+    from leadrank.cli_support import fail, load_settings
     from leadrank.commands.rank import (
+        RankError,
         load_champion,
         load_open_leads,
         print_handoff,
@@ -45,41 +51,54 @@ def quickstart(
     )
     from leadrank.commands.train import print_training
     from leadrank.config import gate_policy, tracking_config
+    from leadrank.report import Steps, print_frame
     from leadrank.report import console as make_console
-    from leadrank.report import print_frame
-    from leadrank.settings import Settings
     from simulator import simulate, write_history
     from training.pipeline import TrainOptions, load_training_data
     from training.tracking_run import train_and_log
 
+    settings = load_settings()
     console = make_console()
-    settings = Settings()
     console.rule("[bold]leadrank quickstart")
-    console.print(f"[bold]1/3[/] simulating {leads:,} leads (seed {seed})")
-    history = simulate(n_leads=leads, seed=seed)
-    data_dir = out / "data"
-    write_history(history, data_dir)
-    console.print(f"    wrote {data_dir}/ leads, events ({len(history.events):,} rows), truth")
+    data_dir = out_dir / "data"
+    console.print(f"[bold]1/3[/] simulating {n_leads:,} leads (seed {seed})")
+    with Steps(console, indent="    ") as step:
+        step(f"simulating {n_leads:,} leads")
+        history = simulate(n_leads=n_leads, seed=seed)
+        step(f"writing {data_dir}/ leads, events ({len(history.events):,} rows), truth")
+        write_history(history, data_dir)
     print_frame(console, summarize_history(history.leads, history.events), title="Simulated history by source")
     del history
 
-    console.print(f"\n[bold]2/3[/] training (MLflow store: {settings.resolved_tracking_uri()})")
-    result = train_and_log(
-        load_training_data(data_dir=data_dir),
-        tracking_config(settings),
-        gate_policy(settings),
-        TrainOptions(seed=seed),
-        lambda msg: console.print(f"    {msg}"),
-    )
+    console.print(f"\n[bold]2/3[/] training (MLflow store: {escape(settings.resolved_tracking_uri())})")
+    with Steps(console, indent="    ") as step:
+        result = train_and_log(
+            load_training_data(data_dir=data_dir),
+            tracking_config(settings),
+            gate_policy(settings),
+            TrainOptions(seed=seed),
+            step,
+        )
     print_training(console, result)
 
     console.print("\n[bold]3/3[/] ranking the open leads for a default team of five")
     spec = parse_capacity(DEFAULT_TEAM, source="quickstart team")
-    batch, _ = load_open_leads(data_dir=data_dir)
-    model, version = load_champion(tracking_config(settings))
-    ranked, handoff_result, _ = rank_leads(batch, model, spec)
-    write_ranked(ranked, out / "ranked.csv")
-    write_plan(ranked, handoff_result, out / "capacity_plan.png")
-    print_handoff(console, ranked, handoff_result, version, out / "ranked.csv")
-    console.print(f"capacity planning curve: {out / 'capacity_plan.png'} (table: {out / 'capacity_plan.csv'})")
+    ranked_file, plan_file = out_dir / "ranked.csv", out_dir / "capacity_plan.png"
+    with Steps(console, indent="    ") as step:
+        step("loading the open leads")
+        batch, _ = load_open_leads(data_dir=data_dir)
+        step("loading the champion model")
+        try:
+            model, version = load_champion(tracking_config(settings))
+        except RankError as exc:  # e.g. the gate refused the first model: there is no champion to rank with
+            fail(str(exc))
+        step(f"scoring {len(batch.leads):,} leads and handing off what fits capacity")
+        ranked, handoff_result, _ = rank_leads(batch, model, spec)
+        step(f"writing {ranked_file} and {plan_file}")
+        write_ranked(ranked, ranked_file)
+        write_plan(ranked, handoff_result, plan_file)
+    print_handoff(console, ranked, handoff_result, version, ranked_file)
+    console.print(
+        f"capacity planning curve: {escape(str(plan_file))} (table: {escape(str(plan_file.with_suffix('.csv')))})"
+    )
     console.print("\nNext: `leadrank serve` serves this champion; `leadrank ui` browses the runs.")

@@ -92,15 +92,22 @@ def rank_leads(
     capacity: Any,
     objective: str = "closes",
     horizon_days: float | None = None,
+    period_label: str | None = None,
 ) -> tuple[pd.DataFrame, Any, list[str]]:
     """Score the leads and hand off what fits `capacity`; returns the ranked list, the handoff result and
-    warnings about the input (unknown event types, unseen categories)."""
+    warnings about the input (unknown event types, unseen categories). `period_label` opens the statement."""
     from handoff import hand_off
 
     scored = model.predict_frame(batch)
     attrs = batch.leads.drop(columns=[col for col in ("p_close", "expected_hours") if col in batch.leads])
     scored = scored.merge(attrs, on=c.LEAD_ID, how="left", validate="one_to_one")
-    result = hand_off(scored, capacity, objective=objective, horizon_days=horizon_days)  # type: ignore[arg-type]
+    result = hand_off(
+        scored,
+        capacity,
+        objective=objective,  # type: ignore[arg-type]
+        horizon_days=horizon_days,
+        period_label=period_label,
+    )
     ranked = result.leads
     keep = [col for col in RANKED_COLUMNS if col in ranked.columns]
     warnings = model.features.inspect(batch).messages()
@@ -129,43 +136,82 @@ def rank(
         float | None,
         typer.Option("--horizon-days", min=1.0, help="Prefer leads likely to close within N days."),
     ] = None,
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period",
+            help="How the statement names the period, e.g. 'In week 42' (default: 'This week', or 'This month' "
+            'for a team file with period = "month").',
+            show_default=False,
+        ),
+    ] = None,
     model_version: Annotated[
         str | None, typer.Option("--model-version", help="Registered version to use (default: the champion).")
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="Where to write the ranked list (CSV).")] = Path("ranked.csv"),
+    out: Annotated[Path, typer.Option("--out", help="File to write the ranked list to (CSV).")] = Path("ranked.csv"),
     plan: Annotated[
         Path | None,
-        typer.Option("--plan", help="Also write the capacity planning curve (PNG; table beside it)."),
+        typer.Option("--plan", help="Also write the capacity planning curve to this file (PNG; table beside it)."),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the handoff summary and statement as JSON on stdout, nothing else (progress and "
+            "warnings go to stderr).",
+        ),
+    ] = False,
 ) -> None:
     """Rank open leads with the champion model and hand off exactly what fits the sales capacity."""
     from rich.console import Console
+    from rich.markup import escape
 
     from features.io import DataLoadError
     from handoff import HandoffError, capacity_from_options
+    from leadrank.cli_support import fail, load_settings, print_json
     from leadrank.config import tracking_config
+    from leadrank.report import Steps
     from leadrank.report import console as make_console
-    from leadrank.settings import Settings
     from training.tracking import TrackingError
 
-    console = make_console()
-    err = Console(stderr=True)
+    settings = load_settings()
     if objective not in ("closes", "value"):
-        err.print(f"error: --objective must be 'closes' or 'value', got {objective!r}")
-        raise typer.Exit(2)
+        fail(f"--objective must be 'closes' or 'value', got {objective!r}")
+    label = None
+    if period is not None:
+        label = " ".join(period.split())
+        if not label:
+            fail("--period is blank: give a label such as --period 'In week 42'")
+    # With --json stdout holds the JSON document only; the step lines go to stderr.
+    console = Console(stderr=True) if as_json else make_console()
     try:
         spec = capacity_from_options(max_leads=capacity_leads, hours=capacity_hours, team_file=team)
-        batch, load_warnings = load_open_leads(data, leads, events)
-        model, version = load_champion(tracking_config(Settings()), model_version)
-        ranked, result, warnings = rank_leads(batch, model, spec, objective, horizon_days)
-        write_ranked(ranked, out)
-        if plan is not None:
-            write_plan(ranked, result, plan)
+        with Steps(console) as step:
+            step("loading the open leads")
+            batch, load_warnings = load_open_leads(data, leads, events)
+            step("loading the model")
+            model, version = load_champion(tracking_config(settings), model_version)
+            step(f"scoring {len(batch.leads):,} open leads and handing off what fits capacity")
+            ranked, result, warnings = rank_leads(batch, model, spec, objective, horizon_days, label)
+            step(f"writing {out}" + (f" and {plan}" if plan is not None else ""))
+            write_ranked(ranked, out)
+            if plan is not None:
+                write_plan(ranked, result, plan)
     except (RankError, DataLoadError, HandoffError, TrackingError) as exc:
-        err.print(f"error: {exc}")
-        raise typer.Exit(2) from None
+        fail(str(exc))
+    err = Console(stderr=True)
     for w in load_warnings + warnings:
-        err.print(f"[yellow]warning:[/] {w}")
+        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+    if as_json:
+        print_json(
+            {
+                "model_version": version,
+                "ranked_list": str(out),
+                "plan": None if plan is None else str(plan),
+                "summary": result.summary.to_dict(),
+            }
+        )
+        return
     print_handoff(console, ranked, result, version, out)
 
 
@@ -184,6 +230,8 @@ def write_plan(ranked: pd.DataFrame, result: Any, path: Path) -> None:
 
 
 def print_handoff(console: Any, ranked: pd.DataFrame, result: Any, version: str, out: Path) -> None:
+    from rich.markup import escape
+
     from leadrank.report import print_frame
 
     s = result.summary
@@ -202,5 +250,5 @@ def print_handoff(console: Any, ranked: pd.DataFrame, result: Any, version: str,
         + (f" · close rate {s.expected_close_rate:.1%}" if s.expected_close_rate is not None else "")
         + (f" · closes per selling hour {s.expected_closes_per_hour:.3f}" if s.expected_closes_per_hour else "")
     )
-    console.print(f"[bold]{s.statement}[/]")
-    console.print(f"ranked list: {out}")
+    console.print(f"[bold]{escape(s.statement)}[/]")
+    console.print(f"ranked list: {escape(str(out))}", highlight=False)

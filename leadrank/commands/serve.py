@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from leadrank.cli_support import fail, load_settings
+from leadrank.cli_support import fail, load_settings, print_json
 
 
 def _listen_address(host: str) -> tuple[str, bool]:
@@ -62,12 +62,21 @@ def serve(
             help="Only import the model into the BentoML store and print its tag (e.g. before `bentoml build`).",
         ),
     ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="With --import-only: print the imported model's tag as JSON on stdout, nothing else.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the lead scorer over HTTP: POST /score, POST /rank, GET /model, /livez, /readyz, /metrics.
 
     First copies the MLflow champion (or --model-version) into the BentoML model store, if not there yet.
     """
     settings = load_settings()
+    if as_json and not import_only:
+        fail("--json goes with --import-only (a running server answers over HTTP, not on stdout)")
     address, loopback = _listen_address(host)
     if not loopback and not settings.token_list() and not import_only:
         _warn_open(address, port)
@@ -81,6 +90,16 @@ def serve(
         imported = import_model(settings.resolved_tracking_uri(), settings.model_name, model_version)
     except ServingError as exc:
         fail(str(exc))
+    if as_json:
+        print_json(
+            {
+                "model_name": settings.model_name,
+                "mlflow_version": imported.mlflow_version,
+                "tag": imported.tag,
+                "imported": imported.imported,
+            }
+        )
+        return
     state = "imported into" if imported.imported else "already in"
     print(
         f"Model {settings.model_name!r} version {imported.mlflow_version}: {imported.tag} ({state} the BentoML store)"
@@ -115,6 +134,7 @@ outcomes_app = typer.Typer(
     help="Record what happened to scored leads (won or lost), joined to the prediction log.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,
 )
 
 

@@ -5,7 +5,6 @@ The command only parses options, calls the simulator and prints; the work lives 
 
 from __future__ import annotations
 
-import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +13,7 @@ import pandas as pd
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 _PERCENT_COLUMNS = ("share", "close_rate")
@@ -41,7 +41,7 @@ class OutputFormat(StrEnum):
 
 
 def _fail(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(2)
 
 
@@ -73,26 +73,26 @@ def _summary_table(summary: pd.DataFrame, title: str) -> Table:
     shown = summary.loc[:, columns]
     for idx, row in zip(shown.index, shown.itertuples(index=False), strict=True):
         values = [v.item() if hasattr(v, "item") else v for v in row]
-        table.add_row(str(idx), *(_cell(col, v) for col, v in zip(columns, values, strict=True)))
+        table.add_row(escape(str(idx)), *(escape(_cell(col, v)) for col, v in zip(columns, values, strict=True)))
     return table
 
 
 def simulate(
-    leads: Annotated[
+    n_leads: Annotated[
         int,
         typer.Option(
-            "--leads",
+            "--n-leads",
             "-n",
-            help="How many leads to simulate (1 to 5,000,000; a million take about 25 s of CPU).",
+            help="How many leads to simulate: a count, 1 to 5,000,000 (a million take about 25 s of CPU).",
         ),
     ] = 20_000,
     seed: Annotated[
         int, typer.Option("--seed", "-s", help="Random seed: the same seed gives byte-identical files.")
     ] = 7,
-    out: Annotated[
+    out_dir: Annotated[
         Path,
         typer.Option(
-            "--out",
+            "--out-dir",
             "-o",
             help="Folder for leads.*, events.* and truth.* (created if missing; existing tables replaced).",
         ),
@@ -123,37 +123,33 @@ def simulate(
     """
     import simulator as sim
     from features.summary import summarize_history
+    from leadrank.report import Steps
 
-    if leads < 1:
-        raise _fail(f"--leads must be a positive integer, got {leads}")
-    if leads > sim.MAX_LEADS:
-        raise _fail(f"--leads must be at most {sim.MAX_LEADS:,}, got {leads:,}")
+    if n_leads < 1:
+        raise _fail(f"--n-leads must be a positive integer, got {n_leads}")
+    if n_leads > sim.MAX_LEADS:
+        raise _fail(f"--n-leads must be at most {sim.MAX_LEADS:,}, got {n_leads:,}")
     if not 1 <= months <= sim.MAX_MONTHS:
         raise _fail(f"--months must be between 1 and {sim.MAX_MONTHS}, got {months}")
-    if out.exists() and not out.is_dir():
-        raise _fail(f"--out {out} exists and is not a folder")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise _fail(f"--out-dir {out_dir} exists and is not a folder")
 
     console = Console()
-    started = time.perf_counter()
-    with console.status(f"simulating {leads:,} leads over {months} months (seed {seed}) ..."):
+    with Steps(console, indent="") as step:
+        step(f"simulating {n_leads:,} leads over {months} months (seed {seed})")
         try:
-            history = sim.simulate(n_leads=leads, seed=seed, months=months)
+            history = sim.simulate(n_leads=n_leads, seed=seed, months=months)
         except sim.SimulationError as exc:
             raise _fail(str(exc)) from None
-    simulated = time.perf_counter()
-    with console.status(f"writing {fmt.value} files to {out} ..."):
+        step(f"writing {fmt.value} files to {out_dir}")
         try:
-            paths = sim.write_history(history, out, fmt=fmt.value)
+            paths = sim.write_history(history, out_dir, fmt=fmt.value)
         except (sim.SimulationError, OSError) as exc:
             raise _fail(str(exc)) from None
-    written = time.perf_counter()
 
     summary = summarize_history(history.leads, history.events)
-    console.print(_summary_table(summary, title=f"Simulated CRM history: {leads:,} leads, seed {seed}"))
-    console.print(
-        f"simulated {len(history.leads):,} leads and {len(history.events):,} events in "
-        f"{simulated - started:.1f} s, wrote them in {written - simulated:.1f} s"
-    )
+    console.print(_summary_table(summary, title=f"Simulated CRM history: {n_leads:,} leads, seed {seed}"))
+    console.print(f"{len(history.leads):,} leads and {len(history.events):,} events")
     for name, path in paths.items():
         note = "  (evaluation only: never train on it)" if name == "truth" else ""
-        console.print(f"  {name:<7}{path}{note}", highlight=False)
+        console.print(f"  {name:<7}{escape(str(path))}{note}", highlight=False)

@@ -1,7 +1,8 @@
 """`leadrank train`, `promote`, `rollback` and `ui`: thin wrappers over `training` that parse arguments, call
 the library and print.
 
-Library errors (`TrackingError` and its subclass `RegistryError`) become a message on stderr and exit code 2.
+Library errors (`TrackingError` and its subclass `RegistryError`) become a message on stderr and exit code 2;
+a model the promotion gate refuses makes `train` exit with code 3.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from leadrank.cli_support import fail, load_settings
+from leadrank.cli_support import EXIT_GATE_REFUSED, fail, load_settings, print_json
 from leadrank.config import tracking_config
 from training import registry, tracking
 
@@ -160,12 +161,28 @@ def train(
         int,
         typer.Option("--search-trials", min=1, help="At most this many search trials (the first: default parameters)."),
     ] = 30,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the result (run, metrics, candidates, registration and gate verdict) as JSON on stdout, "
+            "nothing else; progress goes to stderr.",
+        ),
+    ] = False,
 ) -> None:
-    """Train on history: time-ordered split, baselines vs LightGBM, calibration, MLflow run, guarded registry."""
+    """Train on history: time-ordered split, baselines vs LightGBM, calibration, MLflow run, guarded registry.
+
+    Exit code 0: trained (and, with --register, promoted to champion); 2: bad input; 3: trained and registered
+    as challenger, but the promotion gate refused it, so the champion did not change.
+    """
+    from rich.console import Console
+    from rich.markup import escape
+
     from features.engagement import FeatureInputError
     from features.io import DataLoadError
     from features.spec import SpecError
     from leadrank.config import gate_policy, tracking_config
+    from leadrank.report import Steps
     from leadrank.report import console as make_console
     from model import ModelFormatError
     from training.pipeline import TrainingError, TrainOptions, load_training_data
@@ -174,12 +191,13 @@ def train(
     if (data is None) == (spec is None):
         fail("give exactly one of --data DIR (canonical tables) or --spec FILE.toml (a foreign CRM export)")
     settings = load_settings()
-    console = make_console()
+    # With --json stdout holds the JSON document only: everything else goes to stderr.
+    console = Console(stderr=True) if as_json else make_console()
     try:
         dataset = load_training_data(data_dir=data, spec=spec)
-        console.print(f"training on {dataset.origin} ({len(dataset.batch.leads):,} leads)")
+        console.print(f"training on {escape(dataset.origin)} ({len(dataset.batch.leads):,} leads)", highlight=False)
         for note in dataset.notes:
-            console.print(f"  note: {note}")
+            console.print(f"  note: {escape(note)}", highlight=False)
         options = TrainOptions(
             seed=seed,
             experiment=experiment,
@@ -188,7 +206,8 @@ def train(
             search_trials=search_trials,
         )
         store, policy = tracking_config(settings), gate_policy(settings)
-        result = train_and_log(dataset, store, policy, options, progress=lambda msg: console.print(f"  {msg}"))
+        with Steps(console) as step:
+            result = train_and_log(dataset, store, policy, options, progress=step)
     except (
         DataLoadError,
         SpecError,
@@ -201,13 +220,54 @@ def train(
     if metrics_out is not None:
         metrics_out.parent.mkdir(parents=True, exist_ok=True)
         metrics_out.write_text(json.dumps(result.metrics, indent=2, default=str) + "\n")
-    print_training(console, result)
-    if metrics_out is not None:
-        console.print(f"metrics written to {metrics_out}")
+    if as_json:
+        print_json(training_json(result))
+    else:
+        print_training(console, result)
+        if metrics_out is not None:
+            console.print(f"metrics written to {escape(str(metrics_out))}", highlight=False)
+    if result.registration is not None and not result.registration.promoted:
+        raise typer.Exit(EXIT_GATE_REFUSED)
+
+
+def training_json(result: Any) -> dict[str, Any]:
+    """What `train --json` prints: the run, the metrics (those of `--metrics-out`, the candidates side by side
+    under `candidates`) and the registration with the gate's checks (`registration` is null with --no-register)."""
+    reg = result.registration
+    registration = None
+    if reg is not None:
+        registration = {
+            "model_name": reg.model_name,
+            "version": reg.version,
+            "promoted": reg.promoted,
+            "previous_champion": reg.previous_champion,
+            "gate": {
+                "summary": reg.decision.summary(),
+                "checks": [
+                    {
+                        "name": check.name,
+                        "passed": check.passed,
+                        "blocking": check.blocking,
+                        "value": check.value,
+                        "threshold": check.threshold,
+                        "message": check.message,
+                    }
+                    for check in reg.decision.checks
+                ],
+            },
+        }
+    return {
+        "run_id": result.run_id,
+        "registration": registration,
+        "metrics": result.metrics,
+        "warnings": list(result.warnings),
+    }
 
 
 def print_training(console: Any, result: Any) -> None:
     """The end-of-training summary: split, candidates side by side, oracle ratio, registration outcome."""
+    from rich.markup import escape
+
     from leadrank.report import print_frame
 
     m = result.metrics
@@ -236,13 +296,17 @@ def print_training(console: Any, result: Any) -> None:
             + ", ".join(f"{k}={v}" for k, v in m["lightgbm_params"].items())
         )
     for w in result.warnings:
-        console.print(f"  [yellow]warning:[/] {w}")
+        console.print(f"  [yellow]warning:[/] {escape(w)}", highlight=False)
     reg = result.registration
     if reg is not None:
-        verdict = "[green]promoted to champion[/]" if reg.promoted else "[yellow]kept as challenger[/]"
-        console.print(f"  model {reg.model_name!r} version {reg.version}: {verdict}")
+        verdict = (
+            "[green]promoted to champion[/]"
+            if reg.promoted
+            else "[yellow]kept as challenger: the promotion gate refused it[/]"
+        )
+        console.print(f"  model {escape(repr(reg.model_name))} version {reg.version}: {verdict}")
         for check in reg.decision.checks:
             mark = "ok " if check.passed else "FAIL"
-            console.print(f"    {mark} {check.message}")
+            console.print(f"    {mark} {escape(check.message)}", highlight=False)
     if result.run_id:
         console.print(f"  MLflow run {result.run_id} (browse with `leadrank ui`)")

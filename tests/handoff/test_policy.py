@@ -50,6 +50,16 @@ def test_lead_cap_hands_off_top_n_and_labels_the_next_in_line(tiny: pd.DataFrame
     assert s.statement.startswith("This week 'qualified' means the 2 leads")
 
 
+def test_period_label_opens_the_statement_and_changes_nothing_else(tiny: pd.DataFrame) -> None:
+    default = hand_off(tiny, {"max_leads": 2}).summary
+    labelled = hand_off(tiny, {"max_leads": 2}, period_label="In week 42").summary
+    assert labelled.statement == default.statement.replace("This week", "In week 42", 1)
+    assert labelled.statement.startswith("In week 42 'qualified' means the 2 leads")
+    assert labelled.model_dump(exclude={"statement"}) == default.model_dump(exclude={"statement"})
+    monthly = hand_off(tiny, {"max_leads": 2, "period": "month"}).summary
+    assert monthly.statement.startswith("This month 'qualified'")
+
+
 def test_hours_budget_solves_the_knapsack_not_just_the_greedy_order() -> None:
     # Greedy by closes per hour takes x (0.11/h), after which neither y nor z fits: 0.66 closes.
     # The best use of 10 hours is y + z: 1.0 closes.

@@ -50,6 +50,25 @@ def test_import_only_reuses_the_stored_version(trained: Trained) -> None:
 
 
 @pytest.mark.integration
+def test_import_only_json_prints_the_tag_and_nothing_else(trained: Trained) -> None:
+    import json
+
+    result = run("--import-only", "--json")
+    assert result.exit_code == 0, text_of(result)
+    assert json.loads(result.stdout) == {
+        "model_name": "lead-scorer",
+        "mlflow_version": trained.mlflow_version,
+        "tag": trained.bento_tag,
+        "imported": False,
+    }
+
+
+def test_json_without_import_only_is_exit_2() -> None:
+    result = run("--json")
+    assert result.exit_code == 2 and "--json goes with --import-only" in text_of(result)
+
+
+@pytest.mark.integration
 def test_unknown_model_version_is_exit_2(trained: Trained) -> None:
     result = run("--import-only", "--model-version", "99")
     assert result.exit_code == 2 and "no version 99" in text_of(result)

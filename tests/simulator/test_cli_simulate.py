@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +17,7 @@ runner = CliRunner()
 
 def test_simulate_writes_the_history_and_prints_a_summary(tmp_path: Path) -> None:
     out = tmp_path / "data"
-    result = runner.invoke(app, ["simulate", "--leads", "500", "--out", str(out)])
+    result = runner.invoke(app, ["simulate", "--n-leads", "500", "--out-dir", str(out)])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["events.parquet", "leads.parquet", "truth.parquet"]
     leads = pd.read_parquet(out / "leads.parquet")
@@ -27,6 +28,9 @@ def test_simulate_writes_the_history_and_prints_a_summary(tmp_path: Path) -> Non
     assert "close" in result.stdout and "open" in result.stdout
     assert str(out / "events.parquet") in result.stdout.replace("\n", "")
     assert "evaluation only" in result.stdout
+    # Each step's line with its elapsed seconds, also when the output is not a terminal.
+    assert re.search(r"simulating 500 leads over 18 months \(seed 7\) \(\d+\.\d s\)", result.stdout)
+    assert re.search(r"writing parquet files to .* \(\d+\.\d s\)", result.stdout.replace("\n", ""))
 
 
 def test_simulate_csv_with_options(tmp_path: Path) -> None:
@@ -45,7 +49,7 @@ def test_simulate_csv_with_options(tmp_path: Path) -> None:
 
 def test_same_seed_same_files_through_the_cli(tmp_path: Path) -> None:
     for name in ("a", "b"):
-        result = runner.invoke(app, ["simulate", "--leads", "200", "--seed", "5", "--out", str(tmp_path / name)])
+        result = runner.invoke(app, ["simulate", "--n-leads", "200", "--seed", "5", "--out-dir", str(tmp_path / name)])
         assert result.exit_code == 0, result.output
     for table in ("leads", "events", "truth"):
         a = (tmp_path / "a" / f"{table}.parquet").read_bytes()
@@ -55,16 +59,16 @@ def test_same_seed_same_files_through_the_cli(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--leads", "0"], "--leads must be a positive integer, got 0"),
-        (["--leads", "-5"], "--leads must be a positive integer, got -5"),
-        (["--leads", "5000001"], "--leads must be at most 5,000,000"),
+        (["--n-leads", "0"], "--n-leads must be a positive integer, got 0"),
+        (["--n-leads", "-5"], "--n-leads must be a positive integer, got -5"),
+        (["--n-leads", "5000001"], "--n-leads must be at most 5,000,000"),
         (["--months", "0"], "--months must be between 1 and"),
         (["--months", "121"], "--months must be between 1 and 120, got 121"),
     ],
 )
 def test_bad_options_exit_2_with_a_clear_message(tmp_path: Path, args: list[str], message: str) -> None:
     out = tmp_path / "never"
-    result = runner.invoke(app, ["simulate", *args, "--out", str(out)])
+    result = runner.invoke(app, ["simulate", *args, "--out-dir", str(out)])
     assert result.exit_code == 2
     assert message in result.stderr
     assert "Traceback" not in result.output
@@ -72,7 +76,7 @@ def test_bad_options_exit_2_with_a_clear_message(tmp_path: Path, args: list[str]
 
 
 def test_unknown_format_is_refused(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["simulate", "--format", "xlsx", "--out", str(tmp_path / "x")])
+    result = runner.invoke(app, ["simulate", "--format", "xlsx", "--out-dir", str(tmp_path / "x")])
     assert result.exit_code == 2
     assert "xlsx" in result.output and "parquet" in result.output
 
@@ -80,7 +84,7 @@ def test_unknown_format_is_refused(tmp_path: Path) -> None:
 def test_out_pointing_at_a_file_is_refused(tmp_path: Path) -> None:
     target = tmp_path / "a-file"
     target.write_text("not a folder")
-    result = runner.invoke(app, ["simulate", "--leads", "50", "--out", str(target)])
+    result = runner.invoke(app, ["simulate", "--n-leads", "50", "--out-dir", str(target)])
     assert result.exit_code == 2
     assert "is not a folder" in result.stderr
     assert target.read_text() == "not a folder"
@@ -89,6 +93,8 @@ def test_out_pointing_at_a_file_is_refused(tmp_path: Path) -> None:
 def test_help_explains_every_option() -> None:
     result = runner.invoke(app, ["simulate", "--help"])
     assert result.exit_code == 0
-    for option in ("--leads", "--seed", "--out", "--months", "--format"):
+    for option in ("--n-leads", "--seed", "--out-dir", "--months", "--format"):
         assert option in result.output
+    # The count is --n-leads: --leads names a leads file in `rank`, --out a file.
+    assert "--leads " not in result.output and "--out " not in result.output
     assert "truth" in result.output

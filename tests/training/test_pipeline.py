@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -171,6 +172,42 @@ def test_train_cli_writes_metrics_json(trained: Trained, tmp_path: Path, monkeyp
     metrics = json.loads(out.read_text())
     assert metrics["test_roc_auc"] == pytest.approx(trained.result.metrics["test_roc_auc"])
     assert "champion" in res.output.lower()
+    assert re.search(r"\[3/6\] fitting candidates: .* \(\d+\.\d s\)", res.stdout)
+
+
+def test_train_cli_json_and_exit_3_when_the_gate_refuses(
+    small_history: tuple[Path, SimulatedHistory], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leadrank.cli import app
+
+    data_dir, _ = small_history
+    monkeypatch.setenv("LEADRANK_HOME", str(tmp_path))
+    monkeypatch.setenv("LEADRANK_MIN_CLOSED_LEADS", "1000000")  # the data gate cannot pass
+    for name in ("MLFLOW_TRACKING_URI", "LEADRANK_TRACKING_URI", "LEADRANK_MODEL_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    out = tmp_path / "metrics.json"
+    args = ["train", "--data", str(data_dir), "--seed", "5", "--metrics-out", str(out), "--json"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 3, res.output
+    doc = json.loads(res.stdout)  # stdout holds the JSON document and nothing else
+    reg = doc["registration"]
+    assert reg["model_name"] == "lead-scorer" and reg["version"] == "1" and reg["promoted"] is False
+    failed = [check["name"] for check in reg["gate"]["checks"] if check["blocking"] and not check["passed"]]
+    assert failed == ["closed_leads"]
+    assert reg["gate"]["summary"].startswith("gate refused: only ")
+    assert doc["metrics"]["test_roc_auc"] == pytest.approx(json.loads(out.read_text())["test_roc_auc"])
+    assert "roc_auc" in doc["metrics"]["candidates"]["lightgbm"] and doc["run_id"]
+    # Progress went to stderr, each step with its seconds.
+    assert re.search(r"\[2/6\] building point-in-time features \(\d+\.\d s\)", res.stderr)
+
+    # The refused model is registered as challenger, without a champion: `models` shows it.
+    res = CliRunner().invoke(app, ["models", "--json"])
+    assert res.exit_code == 0, res.output
+    (version,) = json.loads(res.stdout)["versions"]
+    assert version["aliases"] == ["challenger"] and version["gate_passed"] is False
+    assert version["run_id"] == doc["run_id"]
+    assert version["metrics"]["test_roc_auc"] == pytest.approx(doc["metrics"]["test_roc_auc"])
+    assert version["metrics"]["test_ece"] == pytest.approx(doc["metrics"]["test_ece"])
 
 
 def test_train_cli_reports_bad_input_without_traceback(tmp_path: Path) -> None:

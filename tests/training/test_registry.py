@@ -22,6 +22,7 @@ import typer
 from typer.testing import CliRunner
 
 from leadrank.commands import train as train_commands
+from leadrank.commands.models import models as models_command
 from leadrank.config import gate_policy, tracking_config
 from leadrank.settings import Settings
 from training.registry import (
@@ -35,6 +36,7 @@ from training.registry import (
     RegistryError,
     champion_version,
     evaluate_gate,
+    list_versions,
     promote,
     register_and_gate,
     rollback,
@@ -468,12 +470,50 @@ def test_store_without_registered_model_is_a_clear_error(store: Store) -> None:
         rollback("why", store.config)
 
 
+@pytest.mark.integration
+def test_list_versions_shows_aliases_run_metrics_and_gate_verdicts(store: Store) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from mlflow import MlflowClient
+
+    assert list_versions(store.config) == []  # a store without the model: nothing registered yet
+    logged = {"test_roc_auc": 0.81, "test_ece": 0.0123, "test_expected_closes_at_capacity": 55.0}
+    client = MlflowClient(tracking_uri=store.config.tracking_uri)
+    for key, value in logged.items():
+        client.log_metric(store.run_id, key, value)
+    register_and_gate(store.run_id, "model", GOOD, None, POLICY, store.config)
+    register_and_gate(store.run_id, "model", _metrics(roc_auc=0.70), GOOD, POLICY, store.config)
+
+    newest, first = list_versions(store.config)
+    assert (newest.version, first.version) == ("2", "1")
+    assert newest.aliases == ("challenger",) and first.aliases == ("champion",)
+    assert newest.gate_passed is False and newest.gate_summary is not None
+    assert newest.gate_summary.startswith("gate refused: AUC 0.700 is 0.043 below champion")
+    assert first.gate_passed is True and first.champion_kind == "gate" and newest.champion_kind is None
+    assert newest.metrics == pytest.approx(logged) and first.run_id == store.run_id
+    assert datetime.now(UTC) - timedelta(minutes=5) < first.created_at <= newest.created_at <= datetime.now(UTC)
+
+    promote("2", "checked by hand", store.config)
+    newest, first = list_versions(store.config)
+    assert newest.aliases == ("challenger", "champion") and first.aliases == ()
+    assert newest.gate_overridden and newest.champion_kind == "manual"
+    assert newest.to_dict()["aliases"] == ["challenger", "champion"]
+    assert json.loads(json.dumps(newest.to_dict()))["created_at"].endswith("Z")
+
+
+def test_list_versions_on_a_missing_store_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(RegistryError, match="no MLflow store"):
+        list_versions(tracking_config(Settings(home=tmp_path / "nowhere")))
+    assert not (tmp_path / "nowhere").exists()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The command line.
 
 
 def _app() -> typer.Typer:
     app = typer.Typer()
+    app.command("models")(models_command)
     app.command("promote")(train_commands.promote)
     app.command("rollback")(train_commands.rollback)
     app.command("ui")(train_commands.ui)
@@ -501,6 +541,43 @@ def test_cli_promote_and_rollback(store: Store, monkeypatch: pytest.MonkeyPatch)
     result = runner.invoke(_app(), ["rollback", "--reason", "undo"])
     assert result.exit_code == 0, result.output
     assert "champion is now version 1 (was 2)" in result.stdout
+
+
+@pytest.mark.integration
+def test_cli_models_lists_versions_as_a_table_and_as_json(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADRANK_HOME", str(store.config.home))
+    runner = CliRunner()
+    result = runner.invoke(_app(), ["models"])
+    assert result.exit_code == 0, result.output
+    assert "no versions of 'lead-scorer' registered" in result.stdout
+
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri=store.config.tracking_uri).log_metric(store.run_id, "test_roc_auc", 0.8123)
+    register_and_gate(store.run_id, "model", GOOD, None, POLICY, store.config)
+    register_and_gate(store.run_id, "model", _metrics(roc_auc=0.70), GOOD, POLICY, store.config)
+    result = runner.invoke(_app(), ["models"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    row_2 = next(line for line in lines if line.strip("│ ").startswith("2 "))
+    row_1 = next(line for line in lines if line.strip("│ ").startswith("1 "))
+    assert "challenger" in row_2 and "refused" in row_2 and "0.812" in row_2
+    assert "champion" in row_1 and "passed" in row_1
+    assert "version 2: gate refused: AUC 0.700" in result.stdout
+
+    result = runner.invoke(_app(), ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.stdout)
+    assert listed["model_name"] == "lead-scorer"
+    assert [(v["version"], v["aliases"], v["gate_passed"]) for v in listed["versions"]] == [
+        ("2", ["challenger"], False),
+        ("1", ["champion"], True),
+    ]
+    assert listed["versions"][0]["metrics"] == {"test_roc_auc": 0.8123}
+
+    monkeypatch.setenv("LEADRANK_HOME", str(store.config.home / "nowhere"))
+    result = runner.invoke(_app(), ["models", "--json"])
+    assert result.exit_code == 2 and "no MLflow store" in result.stderr and result.stdout == ""
 
 
 @pytest.mark.integration
