@@ -13,6 +13,7 @@ import typer
 from leadrank.commands.models import models
 from leadrank.commands.quickstart import quickstart
 from leadrank.commands.rank import rank
+from leadrank.commands.report import report
 from leadrank.commands.serve import outcomes_app, serve
 from leadrank.commands.simulate import simulate
 from leadrank.commands.train import promote, rollback, train, ui
@@ -55,6 +56,7 @@ app.command("quickstart")(quickstart)
 app.command("simulate")(simulate)
 app.command("train")(train)
 app.command("rank")(rank)
+app.command("report")(report)
 app.command("promote")(promote)
 app.command("rollback")(rollback)
 app.command("ui")(ui)

@@ -31,7 +31,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-OPEN_PATHS: Final = frozenset({"/livez", "/readyz", "/healthz", "/metrics", "/docs.json", "/schema.json", "/"})
+# "/ui" is the review page itself: it holds no data, asks for the token, and sends it on every API call.
+OPEN_PATHS: Final = frozenset({"/livez", "/readyz", "/healthz", "/metrics", "/docs.json", "/schema.json", "/", "/ui"})
 OPEN_PREFIXES: Final = ("/static_content/", "/assets/")
 # Far above a 10,000-lead request with a few dozen events each (about 25 MB), far below what hurts the server.
 MAX_BODY_BYTES: Final = 256 * 1024 * 1024

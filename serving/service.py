@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from pydantic_core import to_json
 from starlette.responses import Response
 
+from marketing.page import router as review_page
 from serving.config import ServiceSettings
 from serving.errors import PredictionLogError, RequestError
 from serving.inputs import Limits
@@ -53,6 +54,8 @@ _events = operator.attrgetter("events")
 
 # BentoML's own API methods answer POST only; GET /model is a FastAPI route mounted on the service.
 model_api = FastAPI(title="leadrank", docs_url=None, redoc_url=None, openapi_url=None)
+# Marketing's review page (GET /ui) and its upload and export endpoints (marketing/page.py).
+model_api.include_router(review_page)
 
 
 class _QuietValidationErrors(logging.Filter):

@@ -37,6 +37,8 @@ def quickstart(
     """Simulate a CRM history, train and register a model, and hand off open leads to a default team."""
     from rich.markup import escape
 
+    from features.contract import LeadBatch
+    from features.io import load_history_dir
     from features.summary import summarize_history
     from handoff import parse_capacity
     from leadrank.cli_support import fail, load_settings
@@ -46,9 +48,10 @@ def quickstart(
         load_open_leads,
         print_handoff,
         rank_leads,
+        write_marketing_list,
         write_plan,
-        write_ranked,
     )
+    from leadrank.commands.report import model_card, write_report
     from leadrank.commands.train import print_training
     from leadrank.config import gate_policy, tracking_config
     from leadrank.report import Steps, print_frame
@@ -84,6 +87,7 @@ def quickstart(
     console.print("\n[bold]3/3[/] ranking the open leads for a default team of five")
     spec = parse_capacity(DEFAULT_TEAM, source="quickstart team")
     ranked_file, plan_file = out_dir / "ranked.csv", out_dir / "capacity_plan.png"
+    xlsx_file, report_file = out_dir / "ranked.xlsx", out_dir / "report.html"
     with Steps(console, indent="    ") as step:
         step("loading the open leads")
         batch, _ = load_open_leads(data_dir=data_dir)
@@ -94,11 +98,21 @@ def quickstart(
             fail(str(exc))
         step(f"scoring {len(batch.leads):,} leads and handing off what fits capacity")
         ranked, handoff_result, _ = rank_leads(batch, model, spec)
-        step(f"writing {ranked_file} and {plan_file}")
-        write_ranked(ranked, ranked_file)
+        step(f"writing {ranked_file}, {xlsx_file} and {plan_file}")
+        listed = write_marketing_list(batch, model, handoff_result, ranked_file, version)
+        write_marketing_list(batch, model, handoff_result, xlsx_file, version)
         write_plan(ranked, handoff_result, plan_file)
+        step(f"writing {report_file}")
+        hist = load_history_dir(data_dir)
+        card = model_card(tracking_config(settings), version)
+        write_report(report_file, handoff_result, listed, model, card, LeadBatch(hist.leads, hist.events))
     print_handoff(console, ranked, handoff_result, version, ranked_file)
     console.print(
         f"capacity planning curve: {escape(str(plan_file))} (table: {escape(str(plan_file.with_suffix('.csv')))})"
+    )
+    console.print(f"Excel list: {escape(str(xlsx_file))} · report: {escape(str(report_file))} (open it in a browser)")
+    console.print(
+        "Review page: run `leadrank serve` and open http://127.0.0.1:3000/ui to upload leads (CSV) and see them "
+        "ranked with their reasons."
     )
     console.print("\nNext: `leadrank serve` serves this champion; `leadrank ui` browses the runs.")

@@ -148,7 +148,18 @@ def rank(
     model_version: Annotated[
         str | None, typer.Option("--model-version", help="Registered version to use (default: the champion).")
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="File to write the ranked list to (CSV).")] = Path("ranked.csv"),
+    out: Annotated[
+        Path, typer.Option("--out", help="File to write the ranked list to: .csv or .xlsx (summary.json beside it).")
+    ] = Path("ranked.csv"),
+    keep: Annotated[
+        str | None,
+        typer.Option(
+            "--keep",
+            help="Comma-separated input columns to carry into the list (default: every column that is not a "
+            "model feature, e.g. name, company, e-mail).",
+            show_default=False,
+        ),
+    ] = None,
     plan: Annotated[
         Path | None,
         typer.Option("--plan", help="Also write the capacity planning curve to this file (PNG; table beside it)."),
@@ -172,6 +183,7 @@ def rank(
     from leadrank.config import tracking_config
     from leadrank.report import Steps
     from leadrank.report import console as make_console
+    from marketing.ranked_list import RankedListError
     from training.tracking import TrackingError
 
     settings = load_settings()
@@ -194,10 +206,10 @@ def rank(
             step(f"scoring {len(batch.leads):,} open leads and handing off what fits capacity")
             ranked, result, warnings = rank_leads(batch, model, spec, objective, horizon_days, label)
             step(f"writing {out}" + (f" and {plan}" if plan is not None else ""))
-            write_ranked(ranked, out)
+            write_marketing_list(batch, model, result, out, version, parse_keep(keep))
             if plan is not None:
                 write_plan(ranked, result, plan)
-    except (RankError, DataLoadError, HandoffError, TrackingError) as exc:
+    except (RankError, DataLoadError, HandoffError, TrackingError, RankedListError) as exc:
         fail(str(exc))
     err = Console(stderr=True)
     for w in load_warnings + warnings:
@@ -213,6 +225,28 @@ def rank(
         )
         return
     print_handoff(console, ranked, result, version, out)
+
+
+def parse_keep(keep: str | None) -> list[str] | None:
+    """`--keep a,b` as a list of column names; None (the default: every non-feature column) when not given."""
+    if keep is None:
+        return None
+    names = [name.strip() for name in keep.split(",") if name.strip()]
+    if not names:
+        raise RankError("--keep is blank: give column names such as --keep name,company,email")
+    return names
+
+
+def write_marketing_list(
+    batch: LeadBatch, model: Any, result: Any, out: Path, version: str | None, keep: list[str] | None = None
+) -> pd.DataFrame:
+    """Marketing's ranked list (reasons, ordering key, pass-through columns) to `out`, summary.json beside it."""
+    from marketing.ranked_list import build_ranked_list, pass_through_columns, reasons_by_lead, write_ranked_list
+
+    passed = pass_through_columns(batch.leads, model.schema.attribute_columns, keep)
+    listed = build_ranked_list(result, batch.leads, reasons_by_lead(model, batch), passed)
+    write_ranked_list(listed, result, out, version)
+    return listed
 
 
 def write_ranked(ranked: pd.DataFrame, out: Path) -> None:

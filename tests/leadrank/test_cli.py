@@ -54,7 +54,11 @@ def test_quickstart_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert res.exit_code == 0, res.output
     assert (tmp_path / "mlflow.db").is_file()
     ranked = pd.read_csv(tmp_path / "qs" / "ranked.csv")
-    assert {"rank", "lead_id", "stage", "p_close", "expected_hours", "assigned_to"} <= set(ranked.columns)
+    assert {"rank", "lead_id", "stage", "chance_to_close", "expected_hours", "assigned_to"} <= set(ranked.columns)
+    assert {"closes_per_hour", "reasons_up", "reasons_down", "source"} <= set(ranked.columns)
+    assert (tmp_path / "qs" / "ranked.xlsx").is_file() and (tmp_path / "qs" / "summary.json").is_file()
+    assert 'id="headline"' in (tmp_path / "qs" / "report.html").read_text(encoding="utf-8")
+    assert "http://127.0.0.1:3000/ui" in res.output
     assert set(ranked["stage"]) <= {"sales_ready", "marketing_qualified", "nurture"}
     assert (ranked["stage"] == "sales_ready").any()
     assert (tmp_path / "qs" / "capacity_plan.png").is_file()
