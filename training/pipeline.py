@@ -47,6 +47,10 @@ class TrainingData:
     origin: str = ""
     data_dir: Path | None = None  # canonical data folder: where the simulator's truth may sit
     notes: list[str] = field(default_factory=list)
+    # Event type -> funnel stage for the engagement features; None: the canonical stage map.
+    stage_map: dict[str, str] | None = None
+    # Problems of the data worth a warning in the run (likely leaks named by the dataset spec).
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -103,6 +107,8 @@ def load_training_data(data_dir: Path | None = None, spec: Path | None = None) -
         has_effort=bool(ds.has_effort),
         origin=str(spec),
         notes=list(ds.notes),
+        stage_map=ds.stage_map,
+        warnings=list(ds.warnings),
     )
 
 
@@ -167,7 +173,8 @@ def train(data: TrainingData, options: TrainOptions | None = None, progress: Pro
     if c.OUTCOME not in leads.columns:
         raise TrainingError("the leads table has no outcome column: nothing to learn from")
     closed_mask = leads[c.OUTCOME].notna().to_numpy()
-    closed = leads.loc[closed_mask].reset_index(drop=True)
+    # A closed lead is learnt from as it was at its decision time: a scoring time (as_of) is for open leads.
+    closed = leads.loc[closed_mask].drop(columns=[c.AS_OF], errors="ignore").reset_index(drop=True)
     y = (closed[c.OUTCOME] == c.WON).to_numpy(dtype=int)
     n_won, n_open = int(y.sum()), int((~closed_mask).sum())
     if len(closed) < MIN_CLOSED_TO_TRAIN or n_won < MIN_WINS_TO_TRAIN:
@@ -179,11 +186,11 @@ def train(data: TrainingData, options: TrainOptions | None = None, progress: Pro
 
     say(f"[1/6] splitting {len(closed):,} closed leads ({n_won:,} won; {n_open:,} open leads left out)")
     split = time_split(closed, y, ordering=data.ordering, seed=opts.seed)
-    warnings = [w for w in [split.warning] if w]
+    warnings = list(data.warnings) + [w for w in [split.warning] if w]
     batch = LeadBatch(closed, data.batch.events)
 
     say("[2/6] building point-in-time features")
-    fe = EngagementFeatures(categorical=data.categorical, numeric=data.numeric)
+    fe = EngagementFeatures(stage_map=data.stage_map, categorical=data.categorical, numeric=data.numeric)
     fe.fit(_subset(batch, split.train))
     ids, columns = fe.columns_of(batch)
     values = fe.transform_columns(columns)
