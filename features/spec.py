@@ -1,17 +1,20 @@
 """Map a foreign CRM export onto the canonical contract with a TOML dataset spec.
 
-A spec names, for one exported table (CSV or Parquet), which column is the lead id, the won/lost target, the
-time (or that rows are already chronological), the lead source, the attribute columns, the leaky or personal
-columns to drop and the extra spellings of "missing". `load_dataset` reads the file, checks every statement of
-the spec against the data and returns a `LeadBatch` in the canonical shape plus what later stages need to know
-about it (how it can be split in time, which attributes are categorical or numeric, whether effort and value
-exist).
+A spec names, for one exported table (CSV, Excel or Parquet), which column is the lead id, the target and which
+of its values mean won and lost, the creation, decision, close and scoring times (or that rows are already
+chronological), the lead source, the attribute columns, the leaky or personal columns to drop and the extra
+spellings of "missing"; and for an optional activity table, which activity type means which engagement.
+`load_dataset` reads the files, checks every statement of the spec against the data and returns a `LeadBatch` in
+the canonical shape plus what later stages need to know about it (how it can be split in time, which attributes
+are categorical or numeric, the stage map of the activity types, likely leaks).
 
 Every problem found is collected and reported together in one `SpecError`, each naming the spec key and the
-column, so that a user fixes the spec in one pass instead of one traceback at a time.
+column, so that a user fixes the spec in one pass instead of one traceback at a time. Holes in the times are not
+problems: a won or lost row without the time training splits by is left out and counted, an open row without one
+is kept (it is scored as of the ranking time).
 
-Unlike the canonical loader, a spec dataset does not require `closed_at` for closed leads: most exports carry
-no close date (or no time at all), so `closed_at` is the creation time when there is one and NaT otherwise.
+Unlike the canonical loader, a spec dataset does not require `closed_at` for closed leads: most exports carry no
+close date (or no time at all), so `closed_at` is NaT unless the spec names a close-time column.
 """
 
 from __future__ import annotations
