@@ -60,10 +60,13 @@ __all__ = [
     "DatasetSpec",
     "EventsSpec",
     "LeadsSpec",
+    "OpenLeads",
     "Ordering",
     "SpecDataset",
     "SpecError",
     "load_dataset",
+    "load_open_leads",
+    "load_open_leads_of_spec",
     "load_spec",
 ]
 
@@ -520,7 +523,12 @@ def _load(spec: DatasetSpec, where: Path | None, problems: list[str], *, for_ran
             stage_map = {**DEFAULT_STAGE_MAP, **built_events.stage_map}
         known = events[EVENT_LEAD_ID].isin(built.leads[LEAD_ID])
         if not known.all():
-            notes.append(f"events dropped because their lead id is not in the leads file: {int((~known).sum())}")
+            of_left_out = events[EVENT_LEAD_ID].isin(built.left_out_ids)
+            unknown = int((~known & ~of_left_out).sum())
+            if unknown:
+                notes.append(f"events dropped because their lead id is not in the leads file: {unknown}")
+            if of_left_out.any():
+                notes.append(f"events of the won/lost rows left out, dropped with them: {int(of_left_out.sum())}")
             events = events.loc[known].reset_index(drop=True)
         if built.ordering != "time":
             notes.append(
@@ -710,6 +718,7 @@ class _BuiltLeads:
     categorical: list[str]
     numeric: list[str]
     left_out: int  # closed rows without the time the split needs, not in `leads`
+    left_out_ids: pd.Series  # their ids
     open_without_time: int  # open rows without a decision time (ranked as of the ranking time)
 
 
@@ -807,6 +816,7 @@ def _build_leads(
     ordering: Ordering = "time" if timed else ("row" if ls.order == "row" else "none")
 
     left_out = open_without_time = 0
+    left_out_ids = pd.Series([], dtype="str")
     if timed:
         time_key = "decided_at" if ls.decided_at is not None else "created_at"
         time_col = ls.decided_at if ls.decided_at is not None else ls.created_at
@@ -815,7 +825,8 @@ def _build_leads(
             no_created = int(leads[CREATED_AT].isna().sum())
             if no_created:
                 notes.append(f"created_at '{ls.created_at}': empty in {no_created} rows, treated as unknown")
-        left_out = int((no_time & closed).sum())
+        left_out_ids = leads.loc[no_time & closed, LEAD_ID]
+        left_out = len(left_out_ids)
         open_without_time = int((no_time & ~closed).sum())
         if left_out:
             # Training orders closed leads by their decision time; a row without one cannot be placed.
@@ -832,6 +843,7 @@ def _build_leads(
         categorical=attributes.categorical,
         numeric=attributes.numeric,
         left_out=left_out,
+        left_out_ids=left_out_ids,
         open_without_time=open_without_time,
     )
 
@@ -1122,3 +1134,85 @@ def _examples(values: pd.Series, limit: int = 3) -> str:
     if len(counts) > limit:
         text += f" and {len(counts) - limit} other value{'s' if len(counts) - limit != 1 else ''}"
     return text
+
+
+# ----------------------------------------------------------------------------------------------------
+# Open leads to rank
+
+
+@dataclass(frozen=True)
+class OpenLeads:
+    """The open rows of a spec's data, ready to score: every lead has an `as_of` (its scoring time)."""
+
+    batch: LeadBatch
+    notes: list[str]
+    scored_as_of_ranking_time: int  # open leads without any time of their own, scored as of `ranking_time`
+    ranking_time: pd.Timestamp
+
+
+def load_open_leads(
+    spec_or_path: DatasetSpec | str | Path,
+    leads_path: str | Path | None = None,
+    events_path: str | Path | None = None,
+    ranking_time: pd.Timestamp | None = None,
+) -> OpenLeads:
+    """The open leads of the export a spec describes (outcome empty or not listed as won/lost; every row when there
+    is no target column), for `leadrank rank --spec`.
+
+    `leads_path` / `events_path` replace the spec's files (this week's export, same columns). A lead is scored as
+    of its `as_of` column, else its decision time, else `ranking_time` (default: now, UTC); how many had no time
+    of their own is counted. Raises `SpecError` as `load_dataset` does, and when there is no open lead at all.
+    """
+    spec, where, problems = _spec_and_problems(spec_or_path)
+    if leads_path is not None:
+        spec = _with_path(spec, "leads", leads_path)
+    if events_path is not None:
+        if spec.events is None:
+            problems.append(f"[events] path: the spec has no [events] table to read {Path(events_path).name} with")
+        else:
+            spec = _with_path(spec, "events", events_path)
+    ds = _load(spec, where, problems, for_ranking=True)
+    leads = ds.batch.leads
+    open_rows = leads[leads[OUTCOME].isna()].reset_index(drop=True)
+    if open_rows.empty:
+        raise SpecError(
+            [
+                f"[leads] target: every row of {Path(spec.leads.path).name} is won or lost: no open lead to rank "
+                "(open leads have an empty target cell, or a value not listed under won / lost)"
+            ],
+            where,
+        )
+    now = ranking_time if ranking_time is not None else pd.Timestamp.now(tz="UTC").tz_localize(None)
+    now = pd.Timestamp(now).as_unit("us")
+    given = open_rows[AS_OF] if AS_OF in open_rows.columns else pd.Series(pd.NaT, index=open_rows.index)
+    as_of = given.fillna(open_rows[DECIDED_AT])
+    no_time = as_of.isna()
+    open_rows[AS_OF] = as_of.fillna(now).astype(TIMESTAMP_DTYPE)
+    notes = list(ds.notes)
+    n_now = int(no_time.sum())
+    if n_now:
+        notes.append(
+            f"{n_now:,} of {len(open_rows):,} open leads have no scoring or decision time: scored as of the ranking "
+            f"time {now:%Y-%m-%d %H:%M} UTC, with their missing times unknown"
+        )
+    events = ds.batch.events
+    events = events[events[EVENT_LEAD_ID].isin(open_rows[LEAD_ID])].reset_index(drop=True)
+    return OpenLeads(batch=LeadBatch(open_rows, events), notes=notes, scored_as_of_ranking_time=n_now, ranking_time=now)
+
+
+def _with_path(spec: DatasetSpec, table: Literal["leads", "events"], path: str | Path) -> DatasetSpec:
+    """The spec reading another file of the same shape; a relative `path` is relative to the working directory."""
+    part = getattr(spec, table)
+    replaced = part.model_copy(update={"path": str(Path(path).expanduser().resolve())})
+    return spec.model_copy(update={table: replaced}).with_base_dir(spec.base_dir)
+
+
+def load_open_leads_of_spec(
+    spec: str | Path, data_dir: Path | None = None, leads_path: Path | None = None, events_path: Path | None = None
+) -> tuple[LeadBatch, list[str]]:
+    """`leadrank rank --spec`: the open leads and what to tell the user about them (`--data` does not go with a
+    spec: the spec names its files, `--leads` / `--events` replace them)."""
+    if data_dir is not None:
+        raise SpecError(["--data does not go with --spec: the spec names its files (--leads FILE replaces them)"])
+    found = load_open_leads(spec, leads_path, events_path)
+    return found.batch, found.notes

@@ -204,6 +204,7 @@ def fit_lightgbm_classifier(
     import lightgbm as lgb
 
     kw = {**LGBM_PARAMS, **(params or {}), "random_state": seed}
+    kw["min_child_samples"] = _leaf_size(kw["min_child_samples"], len(y), params)
     if monotone is not None and any(monotone):
         kw["monotone_constraints"] = monotone
         kw.setdefault("monotone_constraints_method", "intermediate")
@@ -219,6 +220,15 @@ def fit_lightgbm_classifier(
     )
     log.info("lightgbm classifier: best iteration %s", model.best_iteration_)
     return model
+
+
+def _leaf_size(default: int, n_rows: int, params: Mapping[str, Any] | None) -> int:
+    """The smallest leaf, in leads: the default keeps noisy engagement counts from being over-fit, but on a small
+    export (a few hundred leads) it would allow no split at all; there a leaf is a twentieth of the rows (at
+    least 20). A searched or given value is kept."""
+    if params is not None and "min_child_samples" in params:
+        return int(params["min_child_samples"])
+    return int(min(default, max(20, n_rows // 20)))
 
 
 # What the optional search may change, and the values it draws from: the knobs that moved validation loss in
@@ -324,6 +334,7 @@ def fit_lightgbm_regressor(
         "learning_rate": 0.1,
         "num_leaves": 15,
     }
+    params["min_child_samples"] = _leaf_size(params["min_child_samples"], len(y), None)
     model = lgb.LGBMRegressor(**params)
     model.fit(
         X, y, eval_X=(X_val,), eval_y=(y_val,), callbacks=[lgb.early_stopping(30, verbose=False)], **layout.fit_args()

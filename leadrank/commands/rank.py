@@ -109,6 +109,12 @@ def rank_leads(
 
 def rank(
     data: Annotated[Path | None, typer.Option("--data", help="Canonical data folder: ranks its open leads.")] = None,
+    dataset_spec: Annotated[
+        Path | None,
+        typer.Option(
+            "--spec", help="Dataset spec (TOML): ranks the open leads of its CRM export (--leads: another file)."
+        ),
+    ] = None,
     leads: Annotated[Path | None, typer.Option("--leads", help="Leads file (CSV/Parquet) to rank.")] = None,
     events: Annotated[Path | None, typer.Option("--events", help="Events file for --leads (optional).")] = None,
     capacity_leads: Annotated[
@@ -142,6 +148,7 @@ def rank(
     from rich.console import Console
 
     from features.io import DataLoadError
+    from features.spec import SpecError, load_open_leads_of_spec
     from handoff import HandoffError, capacity_from_options
     from leadrank.config import tracking_config
     from leadrank.report import console as make_console
@@ -155,13 +162,16 @@ def rank(
         raise typer.Exit(2)
     try:
         spec = capacity_from_options(max_leads=capacity_leads, hours=capacity_hours, team_file=team)
-        batch, load_warnings = load_open_leads(data, leads, events)
+        if dataset_spec is not None:
+            batch, load_warnings = load_open_leads_of_spec(dataset_spec, data, leads, events)
+        else:
+            batch, load_warnings = load_open_leads(data, leads, events)
         model, version = load_champion(tracking_config(Settings()), model_version)
         ranked, result, warnings = rank_leads(batch, model, spec, objective, horizon_days)
         write_ranked(ranked, out)
         if plan is not None:
             write_plan(ranked, result, plan)
-    except (RankError, DataLoadError, HandoffError, TrackingError) as exc:
+    except (RankError, DataLoadError, HandoffError, TrackingError, SpecError) as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(2) from None
     for w in load_warnings + warnings:
