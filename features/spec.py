@@ -1140,6 +1140,16 @@ def _examples(values: pd.Series, limit: int = 3) -> str:
 # Open leads to rank
 
 
+_TRAINING_NOTES: Final = (
+    "inferred from the data",
+    "a lead's features are taken",
+    "target '",
+    "no time column",
+    "[events] type",
+)
+_TRAINING_WORDS: Final = ("when ranked", "left out")
+
+
 @dataclass(frozen=True)
 class OpenLeads:
     """The open rows of a spec's data, ready to score: every lead has an `as_of` (its scoring time)."""
@@ -1188,7 +1198,9 @@ def load_open_leads(
     as_of = given.fillna(open_rows[DECIDED_AT])
     no_time = as_of.isna()
     open_rows[AS_OF] = as_of.fillna(now).astype(TIMESTAMP_DTYPE)
-    notes = list(ds.notes)
+    # What the user needs to read about this ranking; notes about training (inferred kinds, rows left out of the
+    # split, the outcome counts) are for `train`.
+    notes = [n for n in ds.notes if not n.startswith(_TRAINING_NOTES) and not any(w in n for w in _TRAINING_WORDS)]
     n_now = int(no_time.sum())
     if n_now:
         notes.append(

@@ -146,6 +146,7 @@ def rank(
 ) -> None:
     """Rank open leads with the champion model and hand off exactly what fits the sales capacity."""
     from rich.console import Console
+    from rich.markup import escape
 
     from features.io import DataLoadError
     from features.spec import SpecError, load_open_leads_of_spec
@@ -172,10 +173,10 @@ def rank(
         if plan is not None:
             write_plan(ranked, result, plan)
     except (RankError, DataLoadError, HandoffError, TrackingError, SpecError) as exc:
-        err.print(f"error: {exc}")
+        err.print(f"error: {escape(str(exc))}")
         raise typer.Exit(2) from None
     for w in load_warnings + warnings:
-        err.print(f"[yellow]warning:[/] {w}")
+        err.print(f"[yellow]warning:[/] {escape(w)}")
     print_handoff(console, ranked, result, version, out)
 
 

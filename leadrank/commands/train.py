@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from leadrank.cli_support import fail, load_settings
 from leadrank.config import tracking_config
@@ -179,7 +180,7 @@ def train(
         dataset = load_training_data(data_dir=data, spec=spec)
         console.print(f"training on {dataset.origin} ({len(dataset.batch.leads):,} leads)")
         for note in dataset.notes:
-            console.print(f"  note: {note}")
+            console.print(f"  note: {escape(note)}")
         options = TrainOptions(
             seed=seed,
             experiment=experiment,
@@ -236,7 +237,7 @@ def print_training(console: Any, result: Any) -> None:
             + ", ".join(f"{k}={v}" for k, v in m["lightgbm_params"].items())
         )
     for w in result.warnings:
-        console.print(f"  [yellow]warning:[/] {w}")
+        console.print(f"  [yellow]warning:[/] {escape(w)}")
     reg = result.registration
     if reg is not None:
         verdict = "[green]promoted to champion[/]" if reg.promoted else "[yellow]kept as challenger[/]"
