@@ -149,7 +149,13 @@ def log_and_register(
         # explicit artifacts (JSON and LightGBM model text), no pickle.
         model_dir = save_model(model, tmpdir / MODEL_ARTIFACT)
         example_leads = LeadBatch(test_leads.head(3), test_batch.events)
-        example = flat_frame(to_records(example_leads.leads, example_leads.events))
+        records = to_records(example_leads.leads, example_leads.events)
+        touches = [event for record in records for event in record["events"]]
+        if touches and all("asset" in event for event in touches):
+            # A touch's asset is optional in a request; an example in which every touch has one would make the
+            # signature MLflow infers from it require one.
+            touches[-1].pop("asset")
+        example = flat_frame(records)
         signature = infer_signature(example, model.predict_frame(example_leads))
         info = mlflow.pyfunc.log_model(
             name=MODEL_ARTIFACT_PATH,
