@@ -93,8 +93,9 @@ DEFAULT_ATTRIBUTE_KINDS: Final[Mapping[str, AttributeKind]] = MappingProxyType(
 _FORBIDDEN_ATTRIBUTES: Final = RESERVED_COLUMNS - {DEAL_VALUE}
 # An inferred text column with this many distinct values, most of them unique, is an identifier (e-mail).
 _ID_LIKE_MIN_DISTINCT: Final = 1000
-# LightGBM refuses feature names with JSON punctuation; attribute names are cleaned of these.
-_NAME_UNSAFE: Final = str.maketrans({c: "_" for c in "\"',:[]{}\n\t"})
+# LightGBM refuses feature names with JSON punctuation and renames those with spaces (so the names it stores would
+# no longer match ours); attribute names are cleaned of both.
+_NAME_UNSAFE: Final = str.maketrans({c: "_" for c in "\"',:[]{}\n\t\r "})
 
 _US_PER_DAY: Final = 86_400_000_000
 _NAT: Final = np.iinfo(np.int64).min

@@ -1,17 +1,20 @@
 """Map a foreign CRM export onto the canonical contract with a TOML dataset spec.
 
-A spec names, for one exported table (CSV or Parquet), which column is the lead id, the won/lost target, the
-time (or that rows are already chronological), the lead source, the attribute columns, the leaky or personal
-columns to drop and the extra spellings of "missing". `load_dataset` reads the file, checks every statement of
-the spec against the data and returns a `LeadBatch` in the canonical shape plus what later stages need to know
-about it (how it can be split in time, which attributes are categorical or numeric, whether effort and value
-exist).
+A spec names, for one exported table (CSV, Excel or Parquet), which column is the lead id, the target and which
+of its values mean won and lost, the creation, decision, close and scoring times (or that rows are already
+chronological), the lead source, the attribute columns, the leaky or personal columns to drop and the extra
+spellings of "missing"; and for an optional activity table, which activity type means which engagement.
+`load_dataset` reads the files, checks every statement of the spec against the data and returns a `LeadBatch` in
+the canonical shape plus what later stages need to know about it (how it can be split in time, which attributes
+are categorical or numeric, the stage map of the activity types, likely leaks).
 
 Every problem found is collected and reported together in one `SpecError`, each naming the spec key and the
-column, so that a user fixes the spec in one pass instead of one traceback at a time.
+column, so that a user fixes the spec in one pass instead of one traceback at a time. Holes in the times are not
+problems: a won or lost row without the time training splits by is left out and counted, an open row without one
+is kept (it is scored as of the ranking time).
 
-Unlike the canonical loader, a spec dataset does not require `closed_at` for closed leads: most exports carry
-no close date (or no time at all), so `closed_at` is the creation time when there is one and NaT otherwise.
+Unlike the canonical loader, a spec dataset does not require `closed_at` for closed leads: most exports carry no
+close date (or no time at all), so `closed_at` is NaT unless the spec names a close-time column.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import difflib
 import logging
 import tomllib
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +33,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from features.contract import (
+    AS_OF,
     ASSET,
     CLOSED_AT,
     CREATED_AT,
@@ -49,15 +54,19 @@ from features.contract import (
     empty_events,
 )
 from features.parsing import as_text, parse_numbers, parse_timestamps
+from features.schema import STAGES
 
 __all__ = [
     "DatasetSpec",
     "EventsSpec",
     "LeadsSpec",
+    "OpenLeads",
     "Ordering",
     "SpecDataset",
     "SpecError",
     "load_dataset",
+    "load_open_leads",
+    "load_open_leads_of_spec",
     "load_spec",
 ]
 
@@ -77,6 +86,7 @@ _LOST_FORMS: Final = frozenset({"0", "0.0", "false", "no", "lost"})
 _RESERVED: Final = RESERVED_COLUMNS | {ROW_ORDER}
 
 _PARQUET_SUFFIXES: Final = (".parquet", ".pq")
+_EXCEL_SUFFIXES: Final = (".xlsx", ".xlsm")
 _CSV_SUFFIXES: Final = (".csv", ".tsv", ".txt")
 _COMPRESSION_SUFFIXES: Final = (".gz", ".bz2", ".zip", ".xz", ".zst")
 
@@ -86,6 +96,9 @@ _ID_LIKE_SHARE: Final = 0.5
 _ID_LIKE_MIN_ROWS: Final = 50
 
 ColumnName = Annotated[str, Field(min_length=1)]
+# CSV encodings an export is likely to be in: UTF-8 (with or without the byte-order mark Excel writes) and the
+# Windows / ISO Western European code pages of older CRMs and of Excel's "CSV" on Windows.
+Encoding = Literal["utf-8", "utf-8-sig", "cp1252", "latin-1"]
 
 
 class SpecError(ValueError):
@@ -107,11 +120,18 @@ class _Strict(BaseModel):
 class LeadsSpec(_Strict):
     """The `[leads]` table: how the exported lead table maps onto the canonical `leads` columns."""
 
-    path: ColumnName = Field(description="CSV or Parquet file, relative to the spec file.")
+    path: ColumnName = Field(description="CSV, Excel (.xlsx) or Parquet file, relative to the spec file.")
     sep: str | None = Field(default=None, min_length=1, description="CSV field separator (default ',').")
+    encoding: Encoding | None = Field(default=None, description="CSV text encoding (default utf-8).")
+    sheet: ColumnName | None = Field(default=None, description="Excel sheet name (default: the first sheet).")
     id: ColumnName | None = Field(default=None, description="Lead id column; absent: the 1-based row number.")
     target: ColumnName | None = Field(default=None, description="Won/lost column; empty cells are open leads.")
+    won: list[str] | None = Field(default=None, min_length=1, description="Target values meaning won.")
+    lost: list[str] | None = Field(default=None, min_length=1, description="Target values meaning lost.")
     created_at: ColumnName | None = Field(default=None, description="Creation time column.")
+    decided_at: ColumnName | None = Field(default=None, description="Decision (handoff) time column.")
+    closed_at: ColumnName | None = Field(default=None, description="Close time column of won and lost leads.")
+    as_of: ColumnName | None = Field(default=None, description="Time an open lead is scored at.")
     order: Literal["row"] | None = Field(default=None, description='"row": rows are in chronological order.')
     source: ColumnName | None = Field(default=None, description="Lead source column; absent: 'unknown'.")
     categorical: list[ColumnName] | None = Field(default=None, description="Categorical attributes.")
@@ -127,6 +147,9 @@ class LeadsSpec(_Strict):
             ("id", self.id),
             ("target", self.target),
             ("created_at", self.created_at),
+            ("decided_at", self.decided_at),
+            ("closed_at", self.closed_at),
+            ("as_of", self.as_of),
             ("source", self.source),
             ("effort", self.effort),
             ("value", self.value),
@@ -144,13 +167,18 @@ class LeadsSpec(_Strict):
 class EventsSpec(_Strict):
     """The optional `[events]` table: one row a touch (page visit, email click, call...) of a lead."""
 
-    path: ColumnName = Field(description="CSV or Parquet file, relative to the spec file.")
+    path: ColumnName = Field(description="CSV, Excel (.xlsx) or Parquet file, relative to the spec file.")
     sep: str | None = Field(default=None, min_length=1, description="CSV field separator (default ',').")
+    encoding: Encoding | None = Field(default=None, description="CSV text encoding (default utf-8).")
+    sheet: ColumnName | None = Field(default=None, description="Excel sheet name (default: the first sheet).")
     lead_id: ColumnName = Field(default=EVENT_LEAD_ID, description="Column holding the lead id.")
     ts: ColumnName = Field(default=TS, description="Timestamp column.")
     type: ColumnName = Field(default=EVENT_TYPE, description="Event type column.")
     asset: ColumnName | None = Field(default=None, description="Optional asset column (document, page...).")
     missing: list[str] = Field(default_factory=list, description="Extra strings that mean missing.")
+    types: dict[str, str] | None = Field(
+        default=None, description="Export activity type -> canonical event type or funnel stage."
+    )
 
     def roles(self) -> list[tuple[str, str]]:
         out = [("lead_id", self.lead_id), ("ts", self.ts), ("type", self.type)]
@@ -198,6 +226,13 @@ class SpecDataset:
     has_effort: bool
     has_value: bool
     notes: list[str] = field(default_factory=list)
+    # Worth acting on before training: attributes that look like leaks (named, with their AUC).
+    warnings: list[str] = field(default_factory=list)
+    # The stage map to build engagement features with: the canonical one plus the export's activity types
+    # that `[events.types]` maps onto a funnel stage; None when there are none.
+    stage_map: dict[str, str] | None = None
+    left_out: int = 0  # won/lost rows without the time training splits by: not in `batch`
+    open_without_time: int = 0  # open rows without a decision time
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -320,17 +355,79 @@ def _static_problems(spec: DatasetSpec) -> list[str]:
     """Problems visible in the spec alone, without reading any data."""
     problems: list[str] = []
     leads = spec.leads
-    if leads.created_at is not None and leads.order is not None:
-        problems.append(
-            f"[leads] created_at / order: give either a time column (created_at = '{leads.created_at}') or "
-            'order = "row" for chronological rows, not both'
-        )
+    for key in ("created_at", "decided_at"):
+        col = getattr(leads, key)
+        if col is not None and leads.order is not None:
+            problems.append(
+                f"[leads] {key} / order: give either a time column ({key} = '{col}') or "
+                'order = "row" for chronological rows, not both'
+            )
+    problems.extend(_outcome_map_problems(leads))
     problems.extend(_duplicate_roles("leads", leads.roles()))
+    problems.extend(_sheet_problems("leads", leads.path, leads.sheet))
     if spec.events is not None:
         problems.extend(_duplicate_roles("events", spec.events.roles()))
+        problems.extend(_sheet_problems("events", spec.events.path, spec.events.sheet))
+        problems.extend(_event_type_problems(spec.events))
         if leads.id is None:
             problems.append(
                 "[leads] id: required when an [events] table is given, so that events can be joined to leads"
+            )
+    return problems
+
+
+def _outcome_map_problems(leads: LeadsSpec) -> list[str]:
+    problems: list[str] = []
+    if leads.won is None and leads.lost is None:
+        return problems
+    if leads.target is None:
+        problems.append(
+            "[leads] won / lost: they say which values of the target column mean won and lost; name that "
+            "column with target = '...'"
+        )
+    if (leads.won is None) != (leads.lost is None):
+        given, absent = ("won", "lost") if leads.won is not None else ("lost", "won")
+        problems.append(
+            f"[leads] {absent}: required with {given}: list the values of the target column that mean {absent} "
+            "(every other value is an open lead)"
+        )
+    won = {v.strip().lower() for v in leads.won or ()}
+    for value in leads.lost or ():
+        if value.strip().lower() in won:
+            problems.append(f"[leads] won / lost: value {value!r} is listed under both (values match in any case)")
+    for key, values in (("won", leads.won), ("lost", leads.lost)):
+        if any(not v.strip() for v in values or ()):
+            problems.append(f"[leads] {key}: an empty value cannot mean {key} (an empty cell is an open lead)")
+    return problems
+
+
+def _sheet_problems(table: str, path: str, sheet: str | None) -> list[str]:
+    if sheet is None or _file_kind(Path(path)) == "excel":
+        return []
+    return [f"[{table}] sheet: only Excel (.xlsx) files have sheets, and '{Path(path).name}' is not one"]
+
+
+def _event_type_problems(es: EventsSpec) -> list[str]:
+    """`[events.types]`: every export type maps onto a canonical event type or a funnel stage, once."""
+    from features.engagement import DEFAULT_STAGE_MAP
+
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for export_type, target in (es.types or {}).items():
+        key = export_type.strip().lower()
+        if not key:
+            problems.append("[events.types]: an empty activity type cannot be mapped")
+            continue
+        if key in seen:
+            problems.append(
+                f"[events.types] '{export_type}': listed twice with '{seen[key]}' (types match in any case)"
+            )
+        seen[key] = export_type
+        if target not in DEFAULT_STAGE_MAP and target not in STAGES:
+            hint = _suggest(target, [*DEFAULT_STAGE_MAP, *STAGES])
+            problems.append(
+                f"[events.types] '{export_type}': {target!r} is neither a canonical event type nor a funnel stage"
+                f"{hint}; event types: {', '.join(DEFAULT_STAGE_MAP)}; stages: {', '.join(STAGES)}"
             )
     return problems
 
@@ -362,45 +459,76 @@ def load_dataset(spec_or_path: DatasetSpec | str | Path) -> SpecDataset:
 
     Raises `SpecError` listing every problem found: in the spec, the files, the columns and the values.
     """
+    spec, where, problems = _spec_and_problems(spec_or_path)
+    return _load(spec, where, problems, for_ranking=False)
+
+
+def _spec_and_problems(spec_or_path: DatasetSpec | str | Path) -> tuple[DatasetSpec, Path | None, list[str]]:
     if isinstance(spec_or_path, DatasetSpec):
-        spec, where = spec_or_path, None
-        problems = _static_problems(spec)
-    else:
-        where = Path(spec_or_path)
-        parsed, problems = _parse_spec(where)
-        if parsed is None:
-            raise SpecError(problems, where)
-        spec = parsed
+        return spec_or_path, None, _static_problems(spec_or_path)
+    where = Path(spec_or_path)
+    parsed, problems = _parse_spec(where)
+    if parsed is None:
+        raise SpecError(problems, where)
+    return parsed, where, problems
+
+
+def _load(spec: DatasetSpec, where: Path | None, problems: list[str], *, for_ranking: bool) -> SpecDataset:
     notes: list[str] = []
     ls = spec.leads
 
-    text_roles = [c for c in (ls.id, ls.target, ls.created_at, ls.source) if c is not None]
+    text_roles = [
+        c for c in (ls.id, ls.target, ls.created_at, ls.decided_at, ls.closed_at, ls.as_of, ls.source) if c is not None
+    ]
     text_roles += list(ls.categorical or ())
-    leads_raw = _read_table("leads", spec.resolve(ls.path), ls.sep, ls.missing, text_roles, problems, notes)
+    leads_raw = _read_table(
+        "leads",
+        spec.resolve(ls.path),
+        _ReadOptions(ls.sep, ls.encoding, ls.sheet, ls.missing),
+        text_roles,
+        problems,
+        notes,
+    )
 
     events_raw = None
     if spec.events is not None:
         es = spec.events
         events_raw = _read_table(
-            "events", spec.resolve(es.path), es.sep, es.missing, [es.lead_id, es.type], problems, notes
+            "events",
+            spec.resolve(es.path),
+            _ReadOptions(es.sep, es.encoding, es.sheet, es.missing),
+            [es.lead_id, es.type],
+            problems,
+            notes,
         )
 
     built: _BuiltLeads | None = None
     if leads_raw is not None:
-        built = _build_leads(ls, leads_raw, problems, notes)
-    events: pd.DataFrame | None = None
+        built = _build_leads(ls, leads_raw, problems, notes, target_optional=for_ranking)
+    built_events: _BuiltEvents | None = None
     if spec.events is not None and events_raw is not None:
-        events = _build_events(spec.events, events_raw, problems)
+        built_events = _build_events(spec.events, events_raw, problems, notes)
 
     if problems or built is None:
         raise SpecError(problems, where)
 
-    if events is None:
+    stage_map: dict[str, str] | None = None
+    if built_events is None:
         events = empty_events()
     else:
+        events = built_events.events
+        if built_events.stage_map:
+            from features.engagement import DEFAULT_STAGE_MAP
+
+            stage_map = {**DEFAULT_STAGE_MAP, **built_events.stage_map}
         known = events[EVENT_LEAD_ID].isin(built.leads[LEAD_ID])
         if not known.all():
-            notes.append(f"events dropped because their lead id is not in the leads file: {int((~known).sum())}")
+            of_left_out = events[EVENT_LEAD_ID].isin(built.left_out_ids)
+            unknown = int((~known & ~of_left_out).sum())
+            if unknown:
+                notes.append(f"events dropped because their lead id is not in the leads file: {unknown}")
+            if of_left_out.any():
+                notes.append(f"events of the won/lost rows left out, dropped with them: {int(of_left_out.sum())}")
             events = events.loc[known].reset_index(drop=True)
         if built.ordering != "time":
             notes.append(
@@ -408,7 +536,8 @@ def load_dataset(spec_or_path: DatasetSpec | str | Path) -> SpecDataset:
                 "features cannot be cut at a point in time"
             )
         else:
-            notes.append("a spec dataset decides at created_at: only events before it count as history")
+            at = "decided_at" if ls.decided_at is not None else "created_at"
+            notes.append(f"a lead's features are taken at its {at}: only events before it count as history")
 
     ordering = built.ordering
     if ordering == "row":
@@ -416,8 +545,15 @@ def load_dataset(spec_or_path: DatasetSpec | str | Path) -> SpecDataset:
     elif ordering == "none":
         notes.append("no time information: later stages fall back to a stratified random split")
 
+    warnings: list[str] = []
+    if not for_ranking:
+        from features.leakage import likely_leaks
+
+        warnings = likely_leaks(built.leads, built.categorical, built.numeric)
     for note in notes:
         logger.info("dataset spec: %s", note)
+    for warning in warnings:
+        logger.warning("dataset spec: %s", warning)
     logger.info("loaded %d leads and %d events from the dataset spec", len(built.leads), len(events))
     return SpecDataset(
         batch=LeadBatch(leads=built.leads, events=events),
@@ -427,11 +563,17 @@ def load_dataset(spec_or_path: DatasetSpec | str | Path) -> SpecDataset:
         has_effort=ls.effort is not None,
         has_value=ls.value is not None,
         notes=notes,
+        warnings=warnings,
+        stage_map=stage_map,
+        left_out=built.left_out,
+        open_without_time=built.open_without_time,
     )
 
 
-def _file_kind(path: Path) -> Literal["csv", "parquet"] | None:
+def _file_kind(path: Path) -> Literal["csv", "parquet", "excel"] | None:
     name = path.name.lower()
+    if name.endswith(_EXCEL_SUFFIXES):
+        return "excel"
     for suffix in _COMPRESSION_SUFFIXES:
         name = name.removesuffix(suffix)
     if name.endswith(_PARQUET_SUFFIXES):
@@ -441,11 +583,18 @@ def _file_kind(path: Path) -> Literal["csv", "parquet"] | None:
     return None
 
 
+@dataclass(frozen=True)
+class _ReadOptions:
+    sep: str | None
+    encoding: str | None
+    sheet: str | None
+    missing: list[str]
+
+
 def _read_table(
     table: str,
     path: Path,
-    sep: str | None,
-    missing: list[str],
+    opts: _ReadOptions,
     text_columns: list[str],
     problems: list[str],
     notes: list[str],
@@ -460,15 +609,23 @@ def _read_table(
         return None
     kind = _file_kind(path)
     if kind is None:
-        problems.append(f"{where}: unsupported file type '{path.name}': use .csv (or .tsv, .txt) or .parquet")
+        problems.append(f"{where}: unsupported file type '{path.name}': use .csv (or .tsv, .txt), .xlsx or .parquet")
         return None
+    if kind != "csv":
+        for key in ("sep", "encoding"):
+            if getattr(opts, key) is not None:
+                notes.append(f"[{table}] {key} is ignored for the {kind.title()} file {path.name}")
+    sep = opts.sep
     try:
         if kind == "parquet":
-            if sep is not None:
-                notes.append(f"[{table}] sep is ignored for the Parquet file {path.name}")
             df = pd.read_parquet(path)
             df.columns = [str(c) for c in df.columns]
-            df = _mark_missing(df, missing)
+            df = _mark_missing(df, opts.missing)
+        elif kind == "excel":
+            df_or_none = _read_excel(table, path, opts, text_columns, problems)
+            if df_or_none is None:
+                return None
+            df = df_or_none
         else:
             default_sep = "\t" if path.name.lower().removesuffix(".gz").endswith(".tsv") else ","
             # Text roles are read as text so that ids like "007" and codes keep their spelling; all else is
@@ -480,8 +637,9 @@ def _read_table(
                 path,
                 sep=sep,
                 engine="c" if fast else "python",
+                encoding=opts.encoding or "utf-8",
                 dtype=dict.fromkeys(text_columns, "str"),
-                na_values=missing,
+                na_values=opts.missing,
                 keep_default_na=True,
                 # The C parser then types a column from all its values, not chunk by chunk (no mixed types).
                 low_memory=not fast,
@@ -493,9 +651,13 @@ def _read_table(
                     problems.append(f"[{table}] sep: the file has a single column named {df.columns[0]!r}; {hint}")
                     return None
     except UnicodeDecodeError as exc:
-        problems.append(f"{where}: {path.name} is not UTF-8 text (byte {exc.start}); re-export it as UTF-8")
+        encoding = opts.encoding or "utf-8"
+        problems.append(
+            f"[{table}] encoding: {path.name} is not {encoding} text (byte {exc.start}); an export saved by Excel "
+            'or an older CRM on Windows is usually encoding = "cp1252" (or "latin-1")'
+        )
         return None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         problems.append(f"{where}: cannot read {path.name} as {kind.upper()}: {first_line}")
         return None
@@ -503,6 +665,31 @@ def _read_table(
         problems.append(f"{where}: {path.name} has no data rows")
         return None
     return df.reset_index(drop=True)
+
+
+def _read_excel(
+    table: str, path: Path, opts: _ReadOptions, text_columns: list[str], problems: list[str]
+) -> pd.DataFrame | None:
+    """One sheet of an .xlsx workbook (the first unless `sheet` names one), read like a CSV file."""
+    with pd.ExcelFile(path, engine="openpyxl") as book:
+        names = [str(n) for n in book.sheet_names]
+        if opts.sheet is not None and opts.sheet not in names:
+            problems.append(
+                f"[{table}] sheet: no sheet '{opts.sheet}' in {path.name}{_suggest(opts.sheet, names)}; "
+                f"its sheets: {', '.join(repr(n) for n in names)}"
+            )
+            return None
+        df = pd.read_excel(
+            book,
+            sheet_name=opts.sheet if opts.sheet is not None else 0,
+            dtype=dict.fromkeys(text_columns, "str"),
+            na_values=opts.missing,
+            keep_default_na=True,
+        )
+    df.columns = [str(c) for c in df.columns]
+    # Excel keeps trailing empty columns of a formatted range as "Unnamed: N" with no values: not columns.
+    unnamed = [c for c in df.columns if c.startswith("Unnamed: ") and df[c].isna().all()]
+    return df.drop(columns=unnamed)
 
 
 def _sep_hint(header: str, sep: str) -> str:
@@ -530,16 +717,24 @@ class _BuiltLeads:
     ordering: Ordering
     categorical: list[str]
     numeric: list[str]
+    left_out: int  # closed rows without the time the split needs, not in `leads`
+    left_out_ids: pd.Series  # their ids
+    open_without_time: int  # open rows without a decision time (ranked as of the ranking time)
 
 
-def _build_leads(ls: LeadsSpec, raw: pd.DataFrame, problems: list[str], notes: list[str]) -> _BuiltLeads | None:
+def _build_leads(
+    ls: LeadsSpec, raw: pd.DataFrame, problems: list[str], notes: list[str], *, target_optional: bool = False
+) -> _BuiltLeads | None:
     n_before = len(problems)
     columns = list(raw.columns)
     file_name = Path(ls.path).name
-    for key, col in ls.roles():
-        if col not in raw.columns:
-            problems.append(f"[leads] {key}: column '{col}' not found in {file_name}{_suggest(col, columns)}")
     present = set(columns)
+    if target_optional and ls.target is not None and ls.target not in present:
+        notes.append(f"target column '{ls.target}' is not in {file_name}: every row is an open lead")
+        ls = ls.model_copy(update={"target": None, "won": None, "lost": None})
+    for key, col in ls.roles():
+        if col not in present:
+            problems.append(f"[leads] {key}: column '{col}' not found in {file_name}{_suggest(col, columns)}")
 
     def column(name: str | None) -> pd.Series | None:
         return raw[name] if name is not None and name in present else None
@@ -547,9 +742,12 @@ def _build_leads(ls: LeadsSpec, raw: pd.DataFrame, problems: list[str], notes: l
     n = len(raw)
     out: dict[str, pd.Series] = {}
     out[LEAD_ID] = _lead_ids(ls.id, column(ls.id), n, problems)
-    created = _created_at(ls.created_at, column(ls.created_at), n, problems)
+    created = _times("created_at", ls.created_at, column(ls.created_at), n, problems)
+    decided = (
+        created if ls.decided_at is None else _times("decided_at", ls.decided_at, column(ls.decided_at), n, problems)
+    )
     out[CREATED_AT] = created
-    out[DECIDED_AT] = created.copy()
+    out[DECIDED_AT] = decided.copy()
 
     source = column(ls.source)
     out[SOURCE] = (
@@ -561,11 +759,24 @@ def _build_leads(ls: LeadsSpec, raw: pd.DataFrame, problems: list[str], notes: l
         out[OUTCOME] = pd.Series([None] * n, dtype="str")
         notes.append("no target column: every lead is open (usable for scoring, not for training)")
     elif target is not None:
-        out[OUTCOME] = _parse_target(ls.target, target, problems)
+        out[OUTCOME] = _parse_target(ls, target, problems, notes, all_open_ok=target_optional)
         won, lost = int((out[OUTCOME] == WON).sum()), int((out[OUTCOME] == LOST).sum())
         notes.append(f"target '{ls.target}': {won} won, {lost} lost, {n - won - lost} open")
-    if OUTCOME in out:
-        out[CLOSED_AT] = created.where(out[OUTCOME].notna())
+    closed = out[OUTCOME].notna().to_numpy() if OUTCOME in out else np.zeros(n, dtype=bool)
+    if ls.closed_at is not None:
+        closed_at = _times("closed_at", ls.closed_at, column(ls.closed_at), n, problems)
+        stray = int((closed_at.notna().to_numpy() & ~closed).sum())
+        if stray:
+            notes.append(f"closed_at '{ls.closed_at}': {stray} open rows have a close time; it is ignored")
+        missing = int((closed_at.isna().to_numpy() & closed).sum())
+        if missing:
+            notes.append(f"closed_at '{ls.closed_at}': {missing} won/lost rows have no close time (days unknown)")
+        out[CLOSED_AT] = closed_at.where(closed)
+    else:
+        # Without a close date nothing says how long a deal took: days to close stay unknown.
+        out[CLOSED_AT] = pd.Series(pd.NaT, index=pd.RangeIndex(n), dtype=TIMESTAMP_DTYPE)
+    if ls.as_of is not None:
+        out[AS_OF] = _times("as_of", ls.as_of, column(ls.as_of), n, problems)
 
     for key, name, canonical in (("effort", ls.effort, SALES_HOURS), ("value", ls.value, DEAL_VALUE)):
         s = column(name)
@@ -594,14 +805,47 @@ def _build_leads(ls: LeadsSpec, raw: pd.DataFrame, problems: list[str], notes: l
         SOURCE,
         OUTCOME,
         CLOSED_AT,
+        AS_OF,
         SALES_HOURS,
         DEAL_VALUE,
         ROW_ORDER,
     )
     ordered = [c for c in canonical_order if c in out] + list(attributes.values)
     leads = pd.DataFrame({c: out[c].reset_index(drop=True) for c in ordered})
-    ordering: Ordering = "time" if ls.created_at is not None else ("row" if ls.order == "row" else "none")
-    return _BuiltLeads(leads=leads, ordering=ordering, categorical=attributes.categorical, numeric=attributes.numeric)
+    timed = ls.created_at is not None or ls.decided_at is not None
+    ordering: Ordering = "time" if timed else ("row" if ls.order == "row" else "none")
+
+    left_out = open_without_time = 0
+    left_out_ids = pd.Series([], dtype="str")
+    if timed:
+        time_key = "decided_at" if ls.decided_at is not None else "created_at"
+        time_col = ls.decided_at if ls.decided_at is not None else ls.created_at
+        no_time = leads[DECIDED_AT].isna().to_numpy()
+        if ls.created_at is not None and ls.decided_at is not None:
+            no_created = int(leads[CREATED_AT].isna().sum())
+            if no_created:
+                notes.append(f"created_at '{ls.created_at}': empty in {no_created} rows, treated as unknown")
+        left_out_ids = leads.loc[no_time & closed, LEAD_ID]
+        left_out = len(left_out_ids)
+        open_without_time = int((no_time & ~closed).sum())
+        if left_out:
+            # Training orders closed leads by their decision time; a row without one cannot be placed.
+            notes.append(f"{time_key} '{time_col}': {left_out} won/lost rows have no time and are left out of training")
+            leads = leads.loc[~(no_time & closed)].reset_index(drop=True)
+        if open_without_time:
+            notes.append(
+                f"{time_key} '{time_col}': {open_without_time} open rows have no time; when ranked they are "
+                "scored as of the ranking time"
+            )
+    return _BuiltLeads(
+        leads=leads,
+        ordering=ordering,
+        categorical=attributes.categorical,
+        numeric=attributes.numeric,
+        left_out=left_out,
+        left_out_ids=left_out_ids,
+        open_without_time=open_without_time,
+    )
 
 
 def _lead_ids(name: str | None, s: pd.Series | None, n: int, problems: list[str]) -> pd.Series:
@@ -620,21 +864,21 @@ def _lead_ids(name: str | None, s: pd.Series | None, n: int, problems: list[str]
     return ids
 
 
-def _created_at(name: str | None, s: pd.Series | None, n: int, problems: list[str]) -> pd.Series:
+def _times(key: str, name: str | None, s: pd.Series | None, n: int, problems: list[str]) -> pd.Series:
+    """A time column (empty cells NaT: an export has holes, counted by the caller); unreadable values are
+    problems."""
     if name is None or s is None:
         return pd.Series(pd.NaT, index=pd.RangeIndex(n), dtype=TIMESTAMP_DTYPE)
-    created, bad, empty = parse_timestamps(s, lenient=True)
+    try:
+        times, bad, _ = parse_timestamps(s, lenient=True)
+    except (OverflowError, ValueError) as exc:
+        problems.append(f"[leads] {key}: column '{name}' holds times out of range: {exc}")
+        return pd.Series(pd.NaT, index=pd.RangeIndex(n), dtype=TIMESTAMP_DTYPE)
     if bad.any():
         problems.append(
-            f"[leads] created_at: column '{name}' has values that are not dates/times at {_rows(bad)}: "
-            f"{_examples(s[bad])}"
+            f"[leads] {key}: column '{name}' has values that are not dates/times at {_rows(bad)}: {_examples(s[bad])}"
         )
-    if empty.any():
-        problems.append(
-            f"[leads] created_at: column '{name}' is empty at {_rows(empty)}; "
-            "every lead needs a creation time when created_at is given"
-        )
-    return created
+    return times.reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -709,7 +953,13 @@ def _attributes(ls: LeadsSpec, raw: pd.DataFrame, problems: list[str], notes: li
     return _Attributes(values=values, categorical=categorical, numeric=numeric)
 
 
-def _build_events(es: EventsSpec, raw: pd.DataFrame, problems: list[str]) -> pd.DataFrame | None:
+@dataclass(frozen=True)
+class _BuiltEvents:
+    events: pd.DataFrame
+    stage_map: dict[str, str]  # export types mapped onto a funnel stage (kept under their own name)
+
+
+def _build_events(es: EventsSpec, raw: pd.DataFrame, problems: list[str], notes: list[str]) -> _BuiltEvents | None:
     n_before = len(problems)
     columns = list(raw.columns)
     for key, col in es.roles():
@@ -729,13 +979,16 @@ def _build_events(es: EventsSpec, raw: pd.DataFrame, problems: list[str]) -> pd.
         )
     if ts_empty.any():
         problems.append(f"[events] ts: column '{es.ts}' is empty at {_rows(ts_empty)}")
-    types = as_text(raw[es.type])
+    types = as_text(raw[es.type]).str.strip()
     if types.isna().any():
         problems.append(f"[events] type: column '{es.type}' is empty at {_rows(types.isna())}")
     if len(problems) > n_before:
         return None
+    types, stage_map = _map_event_types(es, types, problems, notes)
+    if len(problems) > n_before:
+        return None
     asset = as_text(raw[es.asset]) if es.asset is not None else pd.Series([None] * len(raw), dtype="str")
-    return pd.DataFrame(
+    events = pd.DataFrame(
         {
             EVENT_LEAD_ID: lead_ids.reset_index(drop=True),
             TS: ts.reset_index(drop=True),
@@ -743,6 +996,42 @@ def _build_events(es: EventsSpec, raw: pd.DataFrame, problems: list[str]) -> pd.
             ASSET: asset.reset_index(drop=True),
         }
     )
+    return _BuiltEvents(events=events, stage_map=stage_map)
+
+
+def _map_event_types(
+    es: EventsSpec, types: pd.Series, problems: list[str], notes: list[str]
+) -> tuple[pd.Series, dict[str, str]]:
+    """Apply `[events.types]`: a type mapped onto a canonical event type takes its name; one mapped onto a stage
+    keeps its own name and joins the stage map. Types left unmapped are kept (they count in stage "other") and
+    reported with their counts."""
+    from features.engagement import DEFAULT_STAGE_MAP, FeatureInputError, _validated_stage_map
+
+    mapping = {k.strip().lower(): v for k, v in (es.types or {}).items()}
+    key = types.str.lower()
+    target = key.map(mapping)
+    out = types.where(~target.isin(list(DEFAULT_STAGE_MAP)), target).astype("str")
+    stage_map: dict[str, str] = {}
+    for export_type, stage in (es.types or {}).items():
+        if stage in STAGES:
+            spelled = types[key == export_type.strip().lower()]
+            # the spelling used in the file (types match in any case): that is what the events will carry
+            name = str(spelled.iloc[0]) if len(spelled) else export_type.strip()
+            out = out.where(key != export_type.strip().lower(), name)
+            stage_map[name] = stage
+    unmapped = target.isna() & ~types.isin(list(DEFAULT_STAGE_MAP))
+    if unmapped.any():
+        how = "not in [events.types]" if es.types else "not canonical event types (map them in [events.types])"
+        notes.append(f"[events] type: activity types {how}, counted in stage 'other': {_examples(types[unmapped], 8)}")
+    unused = [k for k in (es.types or {}) if not key.eq(k.strip().lower()).any()]
+    if unused:
+        notes.append(f"[events.types]: {', '.join(repr(k) for k in unused)} never occur in column '{es.type}'")
+    if stage_map:
+        try:
+            _validated_stage_map({**DEFAULT_STAGE_MAP, **stage_map})
+        except FeatureInputError as exc:
+            problems.append(f"[events.types] {exc} (map such a type onto the canonical event type instead)")
+    return out, stage_map
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -791,18 +1080,39 @@ def _numeric_column(key: str, col: str, s: pd.Series, problems: list[str]) -> pd
     return _normalise_number(values)
 
 
-def _parse_target(col: str, s: pd.Series, problems: list[str]) -> pd.Series:
+def _parse_target(
+    ls: LeadsSpec, s: pd.Series, problems: list[str], notes: list[str], *, all_open_ok: bool = False
+) -> pd.Series:
+    col = ls.target
     text = as_text(s).str.strip().str.lower()
     empty = (text.isna() | (text == "")).to_numpy()
-    won = text.isin(_WON_FORMS).to_numpy()
-    lost = text.isin(_LOST_FORMS).to_numpy()
-    bad = ~(empty | won | lost)
-    if bad.any():
-        problems.append(
-            f"[leads] target: column '{col}' has values not recognisable as won/lost: {_examples(s[bad])}; "
-            "accepted (any case): 1/0, true/false, yes/no, won/lost, and empty for open leads"
-        )
     outcome = np.full(len(text), None, dtype=object)
+    if ls.won is not None and ls.lost is not None:
+        # The export's own vocabulary: listed values are won or lost, anything else is still open.
+        won = text.isin([v.strip().lower() for v in ls.won]).to_numpy()
+        lost = text.isin([v.strip().lower() for v in ls.lost]).to_numpy()
+        other = ~(empty | won | lost)
+        if other.any() and not (won.any() or lost.any()) and not all_open_ok:
+            problems.append(
+                f"[leads] won / lost: no value of column '{col}' is listed under won or lost; its values: "
+                f"{_examples(s[other], limit=6)}"
+            )
+        elif other.any():
+            notes.append(f"target '{col}': values not listed under won or lost are open leads: {_examples(s[other])}")
+        for key, values in (("won", ls.won), ("lost", ls.lost)):
+            absent = [v for v in values if not text.eq(v.strip().lower()).any()]
+            if absent and (won.any() or lost.any()):
+                notes.append(f"[leads] {key}: {', '.join(repr(v) for v in absent)} never occur in column '{col}'")
+    else:
+        won = text.isin(_WON_FORMS).to_numpy()
+        lost = text.isin(_LOST_FORMS).to_numpy()
+        bad = ~(empty | won | lost)
+        if bad.any():
+            problems.append(
+                f"[leads] target: column '{col}' has values not recognisable as won/lost: {_examples(s[bad])}; "
+                "accepted (any case): 1/0, true/false, yes/no, won/lost, and empty for open leads; or map the "
+                "export's own values with won = [...] and lost = [...]"
+            )
     outcome[won] = WON
     outcome[lost] = LOST
     return pd.Series(outcome, dtype="str")
@@ -824,3 +1134,97 @@ def _examples(values: pd.Series, limit: int = 3) -> str:
     if len(counts) > limit:
         text += f" and {len(counts) - limit} other value{'s' if len(counts) - limit != 1 else ''}"
     return text
+
+
+# ----------------------------------------------------------------------------------------------------
+# Open leads to rank
+
+
+_TRAINING_NOTES: Final = (
+    "inferred from the data",
+    "a lead's features are taken",
+    "target '",
+    "no time column",
+    "[events] type",
+)
+_TRAINING_WORDS: Final = ("when ranked", "left out")
+
+
+@dataclass(frozen=True)
+class OpenLeads:
+    """The open rows of a spec's data, ready to score: every lead has an `as_of` (its scoring time)."""
+
+    batch: LeadBatch
+    notes: list[str]
+    scored_as_of_ranking_time: int  # open leads without any time of their own, scored as of `ranking_time`
+    ranking_time: pd.Timestamp
+
+
+def load_open_leads(
+    spec_or_path: DatasetSpec | str | Path,
+    leads_path: str | Path | None = None,
+    events_path: str | Path | None = None,
+    ranking_time: pd.Timestamp | None = None,
+) -> OpenLeads:
+    """The open leads of the export a spec describes (outcome empty or not listed as won/lost; every row when there
+    is no target column), for `leadrank rank --spec`.
+
+    `leads_path` / `events_path` replace the spec's files (this week's export, same columns). A lead is scored as
+    of its `as_of` column, else its decision time, else `ranking_time` (default: now, UTC); how many had no time
+    of their own is counted. Raises `SpecError` as `load_dataset` does, and when there is no open lead at all.
+    """
+    spec, where, problems = _spec_and_problems(spec_or_path)
+    if leads_path is not None:
+        spec = _with_path(spec, "leads", leads_path)
+    if events_path is not None:
+        if spec.events is None:
+            problems.append(f"[events] path: the spec has no [events] table to read {Path(events_path).name} with")
+        else:
+            spec = _with_path(spec, "events", events_path)
+    ds = _load(spec, where, problems, for_ranking=True)
+    leads = ds.batch.leads
+    open_rows = leads[leads[OUTCOME].isna()].reset_index(drop=True)
+    if open_rows.empty:
+        raise SpecError(
+            [
+                f"[leads] target: every row of {Path(spec.leads.path).name} is won or lost: no open lead to rank "
+                "(open leads have an empty target cell, or a value not listed under won / lost)"
+            ],
+            where,
+        )
+    now = ranking_time if ranking_time is not None else pd.Timestamp.now(tz="UTC").tz_localize(None)
+    now = pd.Timestamp(now).as_unit("us")
+    given = open_rows[AS_OF] if AS_OF in open_rows.columns else pd.Series(pd.NaT, index=open_rows.index)
+    as_of = given.fillna(open_rows[DECIDED_AT])
+    no_time = as_of.isna()
+    open_rows[AS_OF] = as_of.fillna(now).astype(TIMESTAMP_DTYPE)
+    # What the user needs to read about this ranking; notes about training (inferred kinds, rows left out of the
+    # split, the outcome counts) are for `train`.
+    notes = [n for n in ds.notes if not n.startswith(_TRAINING_NOTES) and not any(w in n for w in _TRAINING_WORDS)]
+    n_now = int(no_time.sum())
+    if n_now:
+        notes.append(
+            f"{n_now:,} of {len(open_rows):,} open leads have no scoring or decision time: scored as of the ranking "
+            f"time {now:%Y-%m-%d %H:%M} UTC, with their missing times unknown"
+        )
+    events = ds.batch.events
+    events = events[events[EVENT_LEAD_ID].isin(open_rows[LEAD_ID])].reset_index(drop=True)
+    return OpenLeads(batch=LeadBatch(open_rows, events), notes=notes, scored_as_of_ranking_time=n_now, ranking_time=now)
+
+
+def _with_path(spec: DatasetSpec, table: Literal["leads", "events"], path: str | Path) -> DatasetSpec:
+    """The spec reading another file of the same shape; a relative `path` is relative to the working directory."""
+    part = getattr(spec, table)
+    replaced = part.model_copy(update={"path": str(Path(path).expanduser().resolve())})
+    return spec.model_copy(update={table: replaced}).with_base_dir(spec.base_dir)
+
+
+def load_open_leads_of_spec(
+    spec: str | Path, data_dir: Path | None = None, leads_path: Path | None = None, events_path: Path | None = None
+) -> tuple[LeadBatch, list[str]]:
+    """`leadrank rank --spec`: the open leads and what to tell the user about them (`--data` does not go with a
+    spec: the spec names its files, `--leads` / `--events` replace them)."""
+    if data_dir is not None:
+        raise SpecError(["--data does not go with --spec: the spec names its files (--leads FILE replaces them)"])
+    found = load_open_leads(spec, leads_path, events_path)
+    return found.batch, found.notes

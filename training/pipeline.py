@@ -1,4 +1,12 @@
-"""`leadrank train`: split, fit candidates, calibrate, learn effort and time to close, evaluate at capacity.
+"""`leadrank train`: backtest the recipe over time, compare candidates, refit the served model on all history.
+
+The recipe (point-in-time features, LightGBM early-stopped on the newest part of its history, calibrated there,
+the effort and time-to-close heads) is evaluated by a rolling-origin backtest (`training.backtest`): each fold
+learns from everything before its test window, the folds before the last choose the training window, and the last
+fold, on the newest leads, gives the test metrics and the side-by-side comparison with the baselines. The model
+that is registered and served is then the same recipe refit on all closed leads (of the chosen window), with the
+number of boosting rounds the backtest's early stopping found and a calibration fitted on the last fold's
+out-of-time predictions, so the newest history is learnt from instead of held out.
 
 `train` is a pure function of the data and the options (no printing, no tracking): the CLI shows its progress
 through the `progress` callback, prints the summary it returns, and then records the run in MLflow and registers
@@ -21,9 +29,10 @@ from features import contract as c
 from features.contract import LeadBatch
 from features.engagement import EngagementFeatures
 from model import Calibrator, LeadModel, ModelInput
+from training import backtest as bt
 from training import candidates as cand
 from training import evaluate as ev
-from training.split import Split, TrainingError, time_split
+from training.split import Split, TrainingError, order_closed, split_info
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +56,10 @@ class TrainingData:
     origin: str = ""
     data_dir: Path | None = None  # canonical data folder: where the simulator's truth may sit
     notes: list[str] = field(default_factory=list)
+    # Event type -> funnel stage for the engagement features; None: the canonical stage map.
+    stage_map: dict[str, str] | None = None
+    # Problems of the data worth a warning in the run (likely leaks named by the dataset spec).
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -59,19 +72,32 @@ class TrainOptions:
     # Optional LightGBM parameter search: off unless a time budget is given.
     search_seconds: float = 0.0
     search_trials: int = 30
+    # The backtest: folds (each a window of `backtest.TEST_SHARE` of the closed leads) and the training windows it
+    # may choose from (shares of the history before a window; 1.0 = all of it).
+    backtest_folds: int = bt.N_FOLDS
+    windows: tuple[float, ...] = bt.WINDOWS
 
 
 @dataclass
 class TrainResult:
+    """What training made. `model` is the served model, refit on all history (the chosen window of it);
+    `evaluation_model` is the same recipe as fitted in the last backtest fold, on leads before `test_batch`:
+    every test metric, plot and gate comparison is about it, never about `model` (which was fitted on the test
+    period too). `split` is the last fold's fit / validation / test."""
+
     metrics: dict[str, Any]
     model: LeadModel
     summary: pd.DataFrame
     split: Split
-    test_batch: LeadBatch  # the test period's leads (with every event): what the model was evaluated on
+    test_batch: LeadBatch  # the newest backtest window's leads (with every event)
     y_test: np.ndarray
     run_id: str | None = None
     registration: Any = None
     warnings: list[str] = field(default_factory=list)
+    evaluation_model: LeadModel | None = None
+    fitted_lead_ids: np.ndarray | None = None  # the leads `model` was fitted on
+    evaluation_fitted_lead_ids: np.ndarray | None = None  # the leads `evaluation_model` was fitted and calibrated on
+    gate_lead_ids: np.ndarray | None = None  # set by registration: the leads the gate compared the models on
 
 
 def load_training_data(data_dir: Path | None = None, spec: Path | None = None) -> TrainingData:
@@ -103,6 +129,8 @@ def load_training_data(data_dir: Path | None = None, spec: Path | None = None) -
         has_effort=bool(ds.has_effort),
         origin=str(spec),
         notes=list(ds.notes),
+        stage_map=ds.stage_map,
+        warnings=list(ds.warnings),
     )
 
 
@@ -136,11 +164,23 @@ def fingerprint(data: TrainingData) -> dict[str, Any]:
     return fp
 
 
+# Below this AUC the scores do not rank the calibration leads: calibrating their shape there would flatten or
+# reverse the ranking, so only the level is adapted.
+_MIN_CALIBRATION_AUC = 0.55
+
+
 def _fit_calibrator(raw_val: np.ndarray, y_val: np.ndarray, seed: int) -> tuple[Calibrator, dict[str, float]]:
-    """Pick isotonic or sigmoid by out-of-fold log loss on the validation period, then fit it on all of it."""
+    """Pick isotonic or sigmoid by out-of-fold log loss on the calibration leads, then fit it on all of them.
+
+    A calibration may rescale scores, never reverse or flatten them: where the scores do not rank the calibration
+    leads at all (drift between the periods), only the level is moved (Platt scaling with the slope fixed at 1:
+    the base rate of the calibration leads, the ranking of the model)."""
     from sklearn.metrics import log_loss
     from sklearn.model_selection import StratifiedKFold
 
+    if ev.ranking_metrics(y_val, raw_val)["roc_auc"] < _MIN_CALIBRATION_AUC:
+        shift = _level_only(raw_val, y_val)
+        return shift, {"level_only": float(log_loss(y_val, shift.predict(raw_val), labels=[0, 1]))}
     losses: dict[str, float] = {}
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
     for method in ("isotonic", "sigmoid"):
@@ -150,7 +190,27 @@ def _fit_calibrator(raw_val: np.ndarray, y_val: np.ndarray, seed: int) -> tuple[
             oof[hold_idx] = cal.predict(raw_val[hold_idx])
         losses[method] = float(log_loss(y_val, oof, labels=[0, 1]))
     best = min(losses, key=lambda m: losses[m])
-    return Calibrator(best).fit(raw_val, y_val), losses  # type: ignore[arg-type]
+    fitted = Calibrator(best).fit(raw_val, y_val)  # type: ignore[arg-type]
+    if best == "sigmoid" and fitted.a_ <= 0:
+        fitted = Calibrator("isotonic").fit(raw_val, y_val)
+    return fitted, losses
+
+
+def _level_only(raw: np.ndarray, y: np.ndarray) -> Calibrator:
+    """Platt scaling with slope 1: p = sigmoid(logit(raw) + b), b by maximum likelihood (a few Newton steps)."""
+    from model.calibration import logit
+
+    z = logit(raw)
+    b = 0.0
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-(z + b)))
+        step = float((y - p).sum()) / max(float((p * (1 - p)).sum()), 1e-12)
+        b += step
+        if abs(step) < 1e-10:
+            break
+    cal = Calibrator("sigmoid")
+    cal.a_, cal.b_ = 1.0, float(b)
+    return cal
 
 
 def _days_to_close(leads: pd.DataFrame) -> pd.Series:
@@ -159,7 +219,8 @@ def _days_to_close(leads: pd.DataFrame) -> pd.Series:
 
 
 def train(data: TrainingData, options: TrainOptions | None = None, progress: Progress | None = None) -> TrainResult:
-    """Train and evaluate. Returns the model, metrics (the `--metrics-out` JSON) and a summary table."""
+    """Backtest, compare candidates on the newest window, refit on all history. Returns the served model, the
+    last fold's model, metrics (the `--metrics-out` JSON) and a summary table."""
     opts = options or TrainOptions()
     say = progress or (lambda msg: log.info(msg))
     t0 = time.perf_counter()
@@ -167,7 +228,8 @@ def train(data: TrainingData, options: TrainOptions | None = None, progress: Pro
     if c.OUTCOME not in leads.columns:
         raise TrainingError("the leads table has no outcome column: nothing to learn from")
     closed_mask = leads[c.OUTCOME].notna().to_numpy()
-    closed = leads.loc[closed_mask].reset_index(drop=True)
+    # A closed lead is learnt from as it was at its decision time: a scoring time (as_of) is for open leads.
+    closed = leads.loc[closed_mask].drop(columns=[c.AS_OF], errors="ignore").reset_index(drop=True)
     y = (closed[c.OUTCOME] == c.WON).to_numpy(dtype=int)
     n_won, n_open = int(y.sum()), int((~closed_mask).sum())
     if len(closed) < MIN_CLOSED_TO_TRAIN or n_won < MIN_WINS_TO_TRAIN:
@@ -177,14 +239,23 @@ def train(data: TrainingData, options: TrainOptions | None = None, progress: Pro
             "period: see LEADRANK_MIN_CLOSED_LEADS and LEADRANK_MIN_WINS)"
         )
 
-    say(f"[1/6] splitting {len(closed):,} closed leads ({n_won:,} won; {n_open:,} open leads left out)")
-    split = time_split(closed, y, ordering=data.ordering, seed=opts.seed)
-    warnings = [w for w in [split.warning] if w]
+    say(f"[1/7] ordering {len(closed):,} closed leads in time ({n_won:,} won; {n_open:,} open leads left out)")
+    ordered = order_closed(closed, y, ordering=data.ordering, seed=opts.seed)
+    folds, dropped = bt.rolling_folds(ordered.order, y, n_folds=opts.backtest_folds)
+    if not folds:
+        raise TrainingError(
+            "the newest backtest window has no won leads (or no lost ones); need more closed history to train: "
+            + "; ".join(dropped)
+        )
+    warnings = list(data.warnings) + [w for w in [ordered.warning] if w]
+    warnings += [f"backtest {d}: left out" for d in dropped]
+    last = folds[-1]
     batch = LeadBatch(closed, data.batch.events)
 
-    say("[2/6] building point-in-time features")
-    fe = EngagementFeatures(categorical=data.categorical, numeric=data.numeric)
-    fe.fit(_subset(batch, split.train))
+    say("[2/7] building point-in-time features")
+    fe = EngagementFeatures(stage_map=data.stage_map, categorical=data.categorical, numeric=data.numeric)
+    # The vocabulary (categories) comes from every closed lead, as the refit sees them; no outcome is involved.
+    fe.fit(batch)
     ids, columns = fe.columns_of(batch)
     values = fe.transform_columns(columns)
     X_all = fe.to_frame(ids, values)
@@ -198,26 +269,21 @@ def train(data: TrainingData, options: TrainOptions | None = None, progress: Pro
     design = ModelInput(fe.feature_schema_)
     M = design.matrix(values)
     layout = cand.BoosterLayout(design.columns, design.categorical)
-    Xtr, Xva = M[split.train], M[split.val]
-    ytr, yva, yte = y[split.train], y[split.val], y[split.test]
-
-    say("[3/6] fitting candidates: points score, naive Bayes, logistic regression, LightGBM")
-    raw_test: dict[str, np.ndarray] = {}
-    probs_test: dict[str, np.ndarray] = {}
-    pts = cand.points_score(_subset(batch, split.test))
-    raw_test["points"] = pts
-    nb = cand.fit_naive_bayes(X_all.iloc[split.train], ytr)
-    probs_test["naive_bayes"] = nb.predict_proba(X_all.iloc[split.test])[:, 1]
-    lr = cand.fit_logistic(X_all.iloc[split.train], ytr, opts.seed)
-    probs_test["logistic"] = lr.predict_proba(X_all.iloc[split.test])[:, 1]
     monotone = design.monotone
+
+    def fit_classifier(rows: np.ndarray, val: np.ndarray, params: dict[str, Any] | None) -> Any:
+        return cand.fit_lightgbm_classifier(M[rows], y[rows], M[val], y[val], opts.seed, layout, monotone, params)
+
     search: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
     if opts.search_seconds > 0:
         say(f"      LightGBM parameter search: up to {opts.search_trials} trials or {opts.search_seconds:g} s")
+        rows = last.fit_rows(1.0)
         found = cand.search_lightgbm(
-            Xtr, ytr, Xva, yva, opts.seed, layout, monotone, opts.search_seconds, opts.search_trials, say=say
-        )
-        clf = found.model
+            M[rows], y[rows], M[last.val], y[last.val], opts.seed, layout, monotone, opts.search_seconds,
+            opts.search_trials, say=say,
+        )  # fmt: skip
+        params = found.params
         search = {
             "trials": len(found.trials),
             "seconds": found.seconds,
@@ -226,47 +292,165 @@ def train(data: TrainingData, options: TrainOptions | None = None, progress: Pro
             "best_val_log_loss": min(t["val_log_loss"] for t in found.trials),
             "history": found.trials,
         }
+
+    choosing = folds[:-1]
+    windows = tuple(dict.fromkeys(opts.windows)) or (1.0,)
+    say(
+        f"[3/7] backtest: {len(folds)} folds; choosing the training window ({', '.join(map(bt.window_name, windows))})"
+        f" on the {len(choosing)} before the last"
+    )
+    fitted: dict[tuple[int, float], Any] = {}
+    scores: dict[float, list[float]] = {w: [] for w in windows}
+    for fold in choosing:
+        for w in windows if len(windows) > 1 else ():
+            clf = fit_classifier(fold.fit_rows(w), fold.val, params)
+            fitted[(fold.number, w)] = clf
+            scores[w].append(ev.ranking_metrics(y[fold.test], clf.booster_.predict(M[fold.test]))["roc_auc"])
+    if len(windows) > 1:
+        window, why = bt.choose_window(scores)
     else:
-        clf = cand.fit_lightgbm_classifier(Xtr, ytr, Xva, yva, opts.seed, layout, monotone=monotone)
+        window, why = windows[0], f"{bt.window_name(windows[0])}: the only window given"
 
-    say("[4/6] calibrating on the validation period")
-    classifier = _frozen(clf)
-    raw_val = np.asarray(classifier.predict(Xva), dtype=np.float64)
-    calibrator, cal_losses = _fit_calibrator(raw_val, yva, opts.seed)
+    say(f"      window: {why}")
+    fold_metrics: dict[str, dict[str, Any]] = {}
+    fold_models: dict[int, tuple[Any, Calibrator]] = {}
+    for fold in folds:
+        clf = fitted.get((fold.number, window)) or fit_classifier(fold.fit_rows(window), fold.val, params)
+        frozen = _frozen(clf)
+        calibrator, _ = _fit_calibrator(
+            np.asarray(frozen.predict(M[fold.val]), dtype=np.float64), y[fold.val], opts.seed
+        )
+        p = calibrator.predict(np.asarray(frozen.predict(M[fold.test]), dtype=np.float64))
+        fold_models[fold.number] = (clf, calibrator)
+        info = split_info(
+            closed, y, ordered.kind, ordered.time_col,
+            {"fit": fold.fit_rows(window), "validation": fold.val, "test": fold.test},
+        )  # fmt: skip
+        m: dict[str, Any] = {"rows_fit": len(fold.fit_rows(window)), "rows_test": len(fold.test)}
+        m["test_from"], m["test_to"] = info["test"].get("from"), info["test"].get("to")
+        m.update(ev.ranking_metrics(y[fold.test], p))
+        m.update(ev.probability_metrics(y[fold.test], p))
+        tops = ev.top_share_metrics(y[fold.test], p, closed[c.LEAD_ID].to_numpy()[fold.test], None)
+        m["close_rate_top10pct"] = tops["close_rate_top10pct"]
+        m["best_iteration"] = int(clf.best_iteration_ or clf.n_estimators)
+        fold_metrics[str(fold.number)] = m
 
-    say("[5/6] learning selling effort and time to close")
+    say("[4/7] the newest window: fitting the baselines (points score, naive Bayes, logistic regression)")
+    split = Split(
+        kind=ordered.kind,
+        train=last.fit_rows(window),
+        val=last.val,
+        test=last.test,
+        info=split_info(
+            closed,
+            y,
+            ordered.kind,
+            ordered.time_col,
+            {"train": last.fit_rows(window), "validation": last.val, "test": last.test},
+        ),
+        warning=ordered.warning,
+    )
+    ytr, yte = y[split.train], y[split.test]
+    raw_test: dict[str, np.ndarray] = {"points": cand.points_score(_subset(batch, split.test))}
+    probs_test: dict[str, np.ndarray] = {}
+    nb = cand.fit_naive_bayes(X_all.iloc[split.train], ytr)
+    probs_test["naive_bayes"] = nb.predict_proba(X_all.iloc[split.test])[:, 1]
+    lr = cand.fit_logistic(X_all.iloc[split.train], ytr, opts.seed)
+    probs_test["logistic"] = lr.predict_proba(X_all.iloc[split.test])[:, 1]
+
+    say("[5/7] learning selling effort and time to close")
+    clf_last, cal_last = fold_models[last.number]
     hours_model, default_hours, effort_note = _fit_hours(closed, M, layout, split, data.has_effort, opts.seed)
     days_model, days_note = _fit_days(closed, M, layout, split, y, opts.seed)
     warnings += [n for n in (effort_note, days_note) if n]
-    model = LeadModel(
+    evaluation_model = LeadModel(
         features=fe,
-        classifier=classifier,
-        calibrator=calibrator,
+        classifier=_frozen(clf_last),
+        calibrator=cal_last,
         hours=_frozen(hours_model),
         days=_frozen(days_model),
         default_hours=default_hours,
-        metadata={"calibration": calibrator.method, "calibration_val_log_loss": cal_losses},
+        metadata={"calibration": cal_last.method, "backtest_fold": last.number},
     )
     test_leads = closed.iloc[split.test].reset_index(drop=True)
     test_batch = LeadBatch(test_leads, data.batch.events)
-    scored_test = model.predict_frame(test_batch)
+    scored_test = evaluation_model.predict_frame(test_batch)
     probs_test["lightgbm"] = scored_test["p_close"].to_numpy()
 
-    say("[6/6] evaluating on the test period")
+    say("[6/7] evaluating on the newest window")
     truth = ev.read_truth_for(data.data_dir, test_leads[c.LEAD_ID]) if data.data_dir else None
     metrics = _evaluate_all(test_leads, yte, raw_test, probs_test, scored_test, truth, opts.capacity_share)
     metrics["split"] = split.info
-    metrics["calibration"] = {"method": calibrator.method, "val_log_loss": cal_losses}
-    metrics["lightgbm_best_iteration"] = int(clf.best_iteration_ or clf.n_estimators)
-    clf_params = clf.get_params()
+
+    say(f"[7/7] refitting on all history ({bt.window_name(window)}) for the served model")
+    refit_rows = np.sort(ordered.order[len(ordered.order) - max(1, round(window * len(ordered.order))) :])
+    chosen_iters = [fold_metrics[str(f.number)]["best_iteration"] for f in folds]
+    # The refit learns from more leads than any fold: it supports at least as many rounds as the largest fold
+    # found useful.
+    rounds = max(chosen_iters)
+    clf_refit = cand.fit_lightgbm_rounds(
+        M[refit_rows], y[refit_rows], rounds, opts.seed, layout, classifier=True, monotone=monotone, params=params
+    )
+    # Calibration from out-of-time predictions: the last fold's model on the newest window, which it never saw.
+    raw_oot = np.asarray(evaluation_model.classifier.predict(M[last.test]), dtype=np.float64)
+    calibrator, cal_losses = _fit_calibrator(raw_oot, y[last.test], opts.seed)
+    hours_refit = _refit_head(hours_model, closed, M, layout, refit_rows, "hours", y, opts.seed)
+    days_refit = _refit_head(days_model, closed, M, layout, refit_rows, "days", y, opts.seed)
+    refit_info = split_info(closed, y, ordered.kind, ordered.time_col, {"fitted": refit_rows})["fitted"]
+    calibration_info = split_info(closed, y, ordered.kind, ordered.time_col, {"w": last.test})["w"]
+    refit = {
+        "window": window,
+        "window_name": bt.window_name(window),
+        "rows": len(refit_rows),
+        "won": int(y[refit_rows].sum()),
+        "from": refit_info.get("from"),
+        "to": refit_info.get("to"),
+        "rounds": int(rounds),
+        "rounds_from": f"largest best iteration of the {len(folds)} backtest folds: {chosen_iters}",
+        "calibration": calibrator.method,
+        "calibrated_on": {
+            "what": f"backtest fold {last.number}'s out-of-time predictions on the newest window",
+            "rows": len(last.test),
+            "from": calibration_info.get("from"),
+            "to": calibration_info.get("to"),
+        },
+    }
+    model = LeadModel(
+        features=fe,
+        classifier=_frozen(clf_refit),
+        calibrator=calibrator,
+        hours=hours_refit,
+        days=days_refit,
+        default_hours=default_hours,
+        metadata={"calibration": calibrator.method, "calibration_oot_log_loss": cal_losses, "fitted_on": refit},
+    )
+
+    metrics["calibration"] = {"method": cal_last.method, "refit_method": calibrator.method, "oot_log_loss": cal_losses}
+    metrics["lightgbm_best_iteration"] = int(fold_metrics[str(last.number)]["best_iteration"])
+    clf_params = clf_last.get_params()
     metrics["lightgbm_params"] = {k: clf_params[k] for k in cand.TUNED_KEYS}
     if search is not None:
         metrics["lightgbm_search"] = search
+    mean_keys = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "close_rate_top10pct")
+    metrics["backtest"] = {
+        "folds": fold_metrics,
+        "mean": {k: float(np.mean([m[k] for m in fold_metrics.values()])) for k in mean_keys},
+        "n_folds": len(folds),
+        "window": window,
+        "window_name": bt.window_name(window),
+        "window_choice": why,
+        "window_scores": {bt.window_name(w): [float(v) for v in s] for w, s in scores.items() if s},
+        "dropped_folds": dropped,
+    }
+    metrics["refit"] = refit
     metrics["n_features"] = int(M.shape[1])
     metrics["fingerprint"] = fingerprint(data)
     metrics["warnings"] = warnings
-    model.metadata["test_metrics"] = {k: v for k, v in metrics.items() if k.startswith("test_")}
+    test_metrics = {k: v for k, v in metrics.items() if k.startswith("test_")}
+    model.metadata["test_metrics"] = test_metrics
+    evaluation_model.metadata["test_metrics"] = test_metrics
     metrics["train_seconds"] = round(time.perf_counter() - t0, 1)
+    lead_ids = closed[c.LEAD_ID].to_numpy()
     return TrainResult(
         metrics=metrics,
         model=model,
@@ -275,7 +459,33 @@ def train(data: TrainingData, options: TrainOptions | None = None, progress: Pro
         test_batch=test_batch,
         y_test=yte,
         warnings=warnings,
+        evaluation_model=evaluation_model,
+        fitted_lead_ids=lead_ids[refit_rows],
+        evaluation_fitted_lead_ids=lead_ids[np.concatenate([split.train, split.val])],
     )
+
+
+def _refit_head(
+    head: Any,
+    closed: pd.DataFrame,
+    M: np.ndarray,
+    layout: cand.BoosterLayout,
+    rows: np.ndarray,
+    kind: Literal["hours", "days"],
+    y: np.ndarray,
+    seed: int,
+) -> Any:
+    """A regression head refit on `rows` with the rounds its early-stopped fold version used (None: none)."""
+    if head is None:
+        return None
+    if kind == "hours":
+        target = closed[c.SALES_HOURS].to_numpy(dtype=float)
+        keep = rows[~np.isnan(target[rows])]
+    else:
+        target = np.log1p(_days_to_close(closed).to_numpy(dtype=float))
+        keep = rows[(y[rows] == 1) & np.isfinite(target[rows])]
+    rounds = int(head.best_iteration_ or head.n_estimators)
+    return _frozen(cand.fit_lightgbm_rounds(M[keep], target[keep], rounds, seed, layout, classifier=False))
 
 
 def _frozen(estimator: Any) -> Any:

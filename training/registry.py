@@ -458,9 +458,17 @@ def register_and_gate(
     champion: GateMetrics | None,
     policy: GatePolicy,
     config: TrackingConfig,
+    *,
+    champion_unavailable: str | None = None,
+    notes: str | None = None,
 ) -> RegistrationResult:
     """Register the model logged in run `run_id` as a new version, make it `challenger`, and `champion` if it
     passes the gate.
+
+    `champion_unavailable` says why the current champion could not be compared (a model this leadrank cannot
+    read, or one that does not record which leads it was fitted on): the candidate is then judged on its own,
+    and the reason is recorded. `notes` (what the comparison was made on, which data the model was fitted on)
+    goes into the version's description.
 
     `model_artifact_path` is the name the model was logged under in the run (e.g. "model"), or a
     `models:/<model_id>` URI. `champion` holds the current champion's metrics re-scored on the candidate's
@@ -481,7 +489,7 @@ def register_and_gate(
             raise
         model = _registered_model(client, name)
         current = _champion_of(model)
-        if current is not None and champion is None:
+        if current is not None and champion is None and champion_unavailable is None:
             raise RegistryError(
                 f"{name!r} has champion version {current} but no champion metrics were given: re-score the "
                 "champion on the new test period and pass them, so the gate can compare"
@@ -498,10 +506,17 @@ def register_and_gate(
         tags = decision.as_tags()
         if current is not None:
             tags[f"{GATE_TAG_PREFIX}champion_version"] = current
+        if champion_unavailable is not None and current is not None:
+            tags[f"{GATE_TAG_PREFIX}champion_unavailable"] = champion_unavailable
         with _without_logged_model_notice():
             registered = mlflow.register_model(model_uri, name, tags=tags)
         version = str(registered.version)
-        client.update_model_version(name, version, description=decision.describe())
+        description = decision.describe()
+        if champion_unavailable is not None and current is not None:
+            description += f"\n\nChampion version {current} not compared: {champion_unavailable}"
+        if notes:
+            description += "\n\n" + notes
+        client.update_model_version(name, version, description=description)
         client.set_registered_model_alias(name, CHALLENGER, version)
         if decision.promote:
             history = _history(model) if model is not None else []

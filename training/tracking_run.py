@@ -1,8 +1,16 @@
-"""Record one training run in MLflow (params, fingerprint, metrics, plots, the pyfunc model) and register it
-behind the promotion gate."""
+"""Record one training run in MLflow (params, fingerprint, backtest, metrics, plots, the pyfunc model, the leads it
+was fitted on) and register it behind the promotion gate.
+
+The gate compares the candidate with the champion on leads that neither was fitted on. The candidate is
+represented by its recipe's last backtest model (`TrainResult.evaluation_model`), which learnt only from leads
+before the newest window; the served refit learnt from that window too, so it cannot be judged there. The
+champion's run records the leads its model was fitted on (`fitted_lead_ids.txt.gz`); the comparison uses the
+leads of the newest window that are not among them: outcomes that arrived after the champion was fitted.
+"""
 
 from __future__ import annotations
 
+import gzip
 import logging
 import subprocess
 import tempfile
@@ -24,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODEL_ARTIFACT_PATH = "model"
+FITTED_IDS_ARTIFACT = "fitted_lead_ids.txt.gz"
 
 
 def git_commit() -> str:
@@ -69,13 +78,14 @@ def log_and_register(
     from model import save_model
     from model.pyfunc import CODE_FILE, MODEL_ARTIFACT
     from training import plots
-    from training.registry import GateMetrics, champion_version, register_and_gate
+    from training.registry import champion_version, register_and_gate
     from training.tracking import configure_tracking, get_or_create_experiment
 
     configure_tracking(tracking)
     exp_id = get_or_create_experiment(tracking, opts.experiment)
     metrics = result.metrics
     model = result.model
+    evaluation_model = result.evaluation_model or model
     split = result.split
     test_batch, y_test = result.test_batch, result.y_test
     test_leads = test_batch.leads
@@ -92,6 +102,7 @@ def log_and_register(
                 "split": split.kind,
                 "data_origin": data.origin,
                 "calibration": model.calibrator.method,
+                "leadrank.fitted_on": fitted_on_text(metrics),
             }
         )
         if split.kind == "random":
@@ -106,14 +117,21 @@ def log_and_register(
                 **{f"lightgbm.{k}": v for k, v in metrics["lightgbm_params"].items()},
                 "lightgbm_search_trials": metrics.get("lightgbm_search", {}).get("trials", 0),
                 **{f"fingerprint.{k}": v for k, v in metrics["fingerprint"].items()},
+                **_backtest_params(metrics),
             }
         )
         mlflow.log_metrics(flat_metrics(metrics))
         mlflow.log_dict(metrics, "metrics.json")
         mlflow.log_dict(model.schema.to_dict(), "feature_schema.json")
 
-        # Plots on the test period.
-        scored = model.predict_frame(test_batch)
+        if result.fitted_lead_ids is not None:
+            ids_file = tmpdir / FITTED_IDS_ARTIFACT
+            with gzip.open(ids_file, "wt", encoding="utf-8") as out:
+                out.write("\n".join(map(str, result.fitted_lead_ids)))
+            mlflow.log_artifact(str(ids_file))
+
+        # Plots on the newest window, of the model that did not learn from it.
+        scored = evaluation_model.predict_frame(test_batch)
         p = scored["p_close"].to_numpy()
         ids = test_leads[c.LEAD_ID].to_numpy()
         figs = [
@@ -145,15 +163,25 @@ def log_and_register(
         if opts.register:
             champ = champion_version(tracking)
             champion_metrics = None
-            if champ is not None:
-                champion_metrics = _rescore_champion(tracking, champ, test_batch, y_test, metrics)
-            candidate = GateMetrics(
-                roc_auc=metrics["test_roc_auc"],
-                expected_closes_at_capacity=metrics["test_expected_closes_at_capacity"],
-                ece=metrics["test_ece"],
-                n_closed=len(y_test),
-                n_wins=int(y_test.sum()),
-            )
+            unavailable = None
+            ids = test_leads[c.LEAD_ID].to_numpy().astype(str)
+            if champ is None:
+                keep = np.ones(len(ids), dtype=bool)
+                basis = f"Judged on the newest backtest window: {len(ids):,} closed leads its backtest model never saw."
+            else:
+                champion_model, fitted, unavailable = _champion_and_fitted_ids(tracking, champ)
+                keep = ~np.isin(ids, fitted) if fitted is not None else np.ones(len(ids), dtype=bool)
+                basis = (
+                    f"Compared with champion version {champ.version} on {int(keep.sum()):,} closed leads that neither "
+                    f"was fitted on: the newest backtest window ({len(ids):,} leads, which the candidate's backtest "
+                    f"model never saw) less the {int((~keep).sum()):,} the champion was fitted on."
+                )
+            gate_batch = LeadBatch(test_leads.loc[keep].reset_index(drop=True), test_batch.events)
+            y_gate = y_test[keep]
+            result.gate_lead_ids = ids[keep]
+            candidate, budget = gate_metrics(evaluation_model, gate_batch, y_gate, opts.capacity_share)
+            if champ is not None and unavailable is None:
+                champion_metrics, _ = gate_metrics(champion_model, gate_batch, y_gate, opts.capacity_share, budget)
             result.registration = register_and_gate(
                 run.info.run_id,
                 info.model_uri,
@@ -161,38 +189,100 @@ def log_and_register(
                 champion_metrics,
                 policy,
                 tracking,
+                champion_unavailable=unavailable,
+                notes=f"{basis}\n\nFitted on: {fitted_on_text(metrics)}",
             )
 
 
-def _rescore_champion(
-    tracking: TrackingConfig, champion: Any, test_batch: LeadBatch, y_test: np.ndarray, metrics: dict[str, Any]
-) -> Any:
-    """The current champion's gate metrics on the candidate's own test period (same leads, same budget)."""
+def fitted_on_text(metrics: dict[str, Any]) -> str:
+    """One sentence: which data the served model was fitted on, and how its rounds and calibration were set."""
+    refit = metrics.get("refit")
+    if not refit:
+        return "the training period of a single time split"
+    span = f" from {refit['from']} to {refit['to']}" if refit.get("from") else ""
+    cal = refit["calibrated_on"]
+    return (
+        f"{refit['rows']:,} closed leads ({refit['won']:,} won){span}, {refit['window_name']} as the backtest chose; "
+        f"{refit['rounds']} boosting rounds ({refit['rounds_from']}); {refit['calibration']} calibration on "
+        f"{cal['what']} ({cal['rows']:,} leads)"
+    )
+
+
+def _backtest_params(metrics: dict[str, Any]) -> dict[str, Any]:
+    backtest, refit = metrics.get("backtest"), metrics.get("refit")
+    if not backtest or not refit:
+        return {}
+    return {
+        "backtest.folds": backtest["n_folds"],
+        "backtest.window": backtest["window_name"],
+        "backtest.window_choice": backtest["window_choice"][:500],
+        "refit.rows": refit["rows"],
+        "refit.from": refit.get("from"),
+        "refit.to": refit.get("to"),
+        "refit.rounds": refit["rounds"],
+        "refit.calibration": refit["calibration"],
+    }
+
+
+def _champion_and_fitted_ids(tracking: TrackingConfig, champion: Any) -> tuple[Any, np.ndarray | None, str | None]:
+    """The champion's model, the ids of the leads it was fitted on, or why it cannot be compared."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
     from model import ModelFormatError
     from model.pyfunc import load_logged_model
-    from training import evaluate as ev
-    from training.capacity_eval import select_at_capacity
-    from training.registry import GateMetrics
 
     uri = f"models:/{tracking.model_name}/{champion.version}"
     try:
         old = load_logged_model(uri)
     except ModelFormatError as exc:
         # A champion stored in a format this leadrank cannot read cannot be compared: the gate judges the new
-        # model on its own (data, calibration), and the run says why.
+        # model on its own (data, calibration), and the version's description says why.
         log.warning("%s", exc)
-        return None
-    scored = old.predict_frame(test_batch)
+        return None, None, str(exc)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=champion.run_id, artifact_path=FITTED_IDS_ARTIFACT, dst_path=tmp
+            )
+            with gzip.open(path, "rt", encoding="utf-8") as ids:
+                fitted = np.array(ids.read().split("\n"), dtype=str)
+    except (MlflowException, OSError) as exc:
+        reason = (
+            f"its run does not record which leads it was fitted on ({FITTED_IDS_ARTIFACT}: {type(exc).__name__}), "
+            "so no comparison could exclude them"
+        )
+        log.warning("champion version %s: %s", champion.version, reason)
+        return None, None, reason
+    return old, fitted, None
+
+
+def gate_metrics(
+    model: Any, batch: LeadBatch, y: np.ndarray, share: float, budget: float | None = None
+) -> tuple[Any, float]:
+    """A model's gate metrics on closed leads (and the selling-hours budget used, for the other model)."""
+    from training import evaluate as ev
+    from training.capacity_eval import capacity_budget, select_at_capacity
+    from training.registry import GateMetrics
+
+    n, wins = len(y), int(np.sum(y))
+    if n == 0:
+        return GateMetrics(float("nan"), 0.0, float("nan"), 0, 0), 0.0
+    scored = model.predict_frame(batch)
     p = scored["p_close"].to_numpy()
-    ids = test_batch.leads[c.LEAD_ID].to_numpy()
-    sel = select_at_capacity(ids, p, scored["expected_hours"].to_numpy(), metrics["capacity_hours"])
-    return GateMetrics(
-        roc_auc=ev.ranking_metrics(y_test, p)["roc_auc"],
-        expected_closes_at_capacity=float(y_test[sel].sum()),
-        ece=ev.expected_calibration_error(y_test, p),
-        n_closed=len(y_test),
-        n_wins=int(y_test.sum()),
+    hours = scored["expected_hours"].to_numpy()
+    if budget is None:
+        budget = capacity_budget(batch.leads, hours, share)
+    sel = select_at_capacity(batch.leads[c.LEAD_ID].to_numpy(), p, hours, budget)
+    auc = ev.ranking_metrics(y, p)["roc_auc"] if 0 < wins < n else float("nan")
+    metrics = GateMetrics(
+        roc_auc=auc,
+        expected_closes_at_capacity=float(y[sel].sum()),
+        ece=ev.expected_calibration_error(y, p),
+        n_closed=n,
+        n_wins=wins,
     )
+    return metrics, budget
 
 
 def _capacity_curve(scored: pd.DataFrame, path: Path) -> Path:

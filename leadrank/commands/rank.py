@@ -116,6 +116,12 @@ def rank_leads(
 
 def rank(
     data: Annotated[Path | None, typer.Option("--data", help="Canonical data folder: ranks its open leads.")] = None,
+    dataset_spec: Annotated[
+        Path | None,
+        typer.Option(
+            "--spec", help="Dataset spec (TOML): ranks the open leads of its CRM export (--leads: another file)."
+        ),
+    ] = None,
     leads: Annotated[Path | None, typer.Option("--leads", help="Leads file (CSV/Parquet) to rank.")] = None,
     events: Annotated[Path | None, typer.Option("--events", help="Events file for --leads (optional).")] = None,
     capacity_leads: Annotated[
@@ -178,6 +184,7 @@ def rank(
     from rich.markup import escape
 
     from features.io import DataLoadError
+    from features.spec import SpecError, load_open_leads_of_spec
     from handoff import HandoffError, capacity_from_options
     from leadrank.cli_support import fail, load_settings, print_json
     from leadrank.config import tracking_config
@@ -200,7 +207,10 @@ def rank(
         spec = capacity_from_options(max_leads=capacity_leads, hours=capacity_hours, team_file=team)
         with Steps(console) as step:
             step("loading the open leads")
-            batch, load_warnings = load_open_leads(data, leads, events)
+            if dataset_spec is not None:
+                batch, load_warnings = load_open_leads_of_spec(dataset_spec, data, leads, events)
+            else:
+                batch, load_warnings = load_open_leads(data, leads, events)
             step("loading the model")
             model, version = load_champion(tracking_config(settings), model_version)
             step(f"scoring {len(batch.leads):,} open leads and handing off what fits capacity")
@@ -209,7 +219,7 @@ def rank(
             write_marketing_list(batch, model, result, out, version, parse_keep(keep))
             if plan is not None:
                 write_plan(ranked, result, plan)
-    except (RankError, DataLoadError, HandoffError, TrackingError, RankedListError) as exc:
+    except (RankError, DataLoadError, HandoffError, TrackingError, RankedListError, SpecError) as exc:
         fail(str(exc))
     err = Console(stderr=True)
     for w in load_warnings + warnings:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from leadrank.cli_support import EXIT_GATE_REFUSED, fail, load_settings, print_json
 from leadrank.config import tracking_config
@@ -176,7 +177,6 @@ def train(
     as challenger, but the promotion gate refused it, so the champion did not change.
     """
     from rich.console import Console
-    from rich.markup import escape
 
     from features.engagement import FeatureInputError
     from features.io import DataLoadError
@@ -266,7 +266,6 @@ def training_json(result: Any) -> dict[str, Any]:
 
 def print_training(console: Any, result: Any) -> None:
     """The end-of-training summary: split, candidates side by side, oracle ratio, registration outcome."""
-    from rich.markup import escape
 
     from leadrank.report import print_frame
 
@@ -276,6 +275,16 @@ def print_training(console: Any, result: Any) -> None:
         info = split[part]
         when = f"{info.get('from', '?')} .. {info.get('to', '?')}" if "from" in info else "no dates"
         console.print(f"  {part:<10} {info['rows']:>9,} leads  {info['positive_rate']:.1%} won  {when}")
+    backtest = m.get("backtest")
+    if backtest is not None:
+        for number, fold in backtest["folds"].items():
+            console.print(
+                f"  backtest fold {number}: AUC {fold['roc_auc']:.3f}, ECE {fold['ece']:.3f} on {fold['rows_test']:,} "
+                f"leads {fold.get('test_from') or ''} .. {fold.get('test_to') or ''}"
+            )
+        console.print(
+            f"  backtest mean AUC {backtest['mean']['roc_auc']:.3f}; window: {escape(backtest['window_choice'])}"
+        )
     print_frame(console, result.summary, title=f"Test period ({split['kind']} split): candidates side by side")
     console.print(
         f"  capacity for the test period: {m['capacity_hours']:,.0f} selling hours; LightGBM hands off "
@@ -297,6 +306,10 @@ def print_training(console: Any, result: Any) -> None:
         )
     for w in result.warnings:
         console.print(f"  [yellow]warning:[/] {escape(w)}", highlight=False)
+    if "refit" in m:
+        from training.tracking_run import fitted_on_text
+
+        console.print(f"  served model refit on {escape(fitted_on_text(m))}", highlight=False)
     reg = result.registration
     if reg is not None:
         verdict = (

@@ -110,9 +110,8 @@ def test_full_spec_maps_onto_the_canonical_contract(tmp_path: Path) -> None:
     assert leads[SOURCE].tolist() == ["web", "call", "unknown"]
     assert leads[OUTCOME].tolist()[:2] == ["won", "lost"]
     assert pd.isna(leads[OUTCOME].iloc[2])
-    # closed_at is the creation time for closed leads, NaT for the open one.
-    assert leads[CLOSED_AT].iloc[:2].tolist() == leads[CREATED_AT].iloc[:2].tolist()
-    assert pd.isna(leads[CLOSED_AT].iloc[2])
+    # Without a closed_at column nothing says when a deal closed: unknown, not the creation time.
+    assert leads[CLOSED_AT].isna().all()
     assert leads[CLOSED_AT].dtype == TIMESTAMP_DTYPE
     assert ds.ordering == "time"
     assert ds.categorical == ["job", "zip"]
@@ -433,9 +432,15 @@ def test_file_not_found(tmp_path: Path) -> None:
 
 
 def test_unsupported_file_type(tmp_path: Path) -> None:
-    write(tmp_path, "leads.xlsx", "not really")
-    spec = spec_file(tmp_path, '[leads]\npath = "leads.xlsx"\n', None)
+    write(tmp_path, "leads.xls", "not really")
+    spec = spec_file(tmp_path, '[leads]\npath = "leads.xls"\n', None)
     assert ".parquet" in one_problem(spec, "[leads] path", "unsupported file type")
+
+
+def test_broken_excel_file_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
+    write(tmp_path, "leads.xlsx", "not really a workbook")
+    spec = spec_file(tmp_path, '[leads]\npath = "leads.xlsx"\n', None)
+    assert "leads.xlsx" in one_problem(spec, "[leads] path", "cannot read")
 
 
 def test_unreadable_parquet_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
@@ -454,7 +459,16 @@ def test_unparseable_created_at_names_rows(tmp_path: Path) -> None:
     spec = spec_file(tmp_path, '[leads]\npath = "leads.csv"\ntarget = "y"\ncreated_at = "d"\n', csv)
     problem = one_problem(spec, "[leads] created_at", "column 'd'", "not dates")
     assert "rows 2, 3" in problem and "'yesterday'" in problem
-    assert "row 4" in one_problem(spec, "[leads] created_at", "column 'd'", "empty")
+
+
+def test_closed_rows_without_a_time_are_left_out_and_open_ones_kept(tmp_path: Path) -> None:
+    csv = "y,d,x\nyes,2024-01-01,a\nno,2024-01-02,b\nno,,c\n,,d\n,2024-01-05,e\n"
+    ds = load_dataset(spec_file(tmp_path, '[leads]\npath = "leads.csv"\ntarget = "y"\ncreated_at = "d"\n', csv))
+    # The closed row without a time cannot be placed in a time split: left out, counted, not refused.
+    assert ds.batch.leads[LEAD_ID].tolist() == ["1", "2", "4", "5"]
+    assert (ds.left_out, ds.open_without_time) == (1, 1)
+    assert any("1 won/lost rows have no time and are left out" in n and "'d'" in n for n in ds.notes)
+    assert any("1 open rows have no time" in n for n in ds.notes)
 
 
 def test_mixed_date_formats_parse(tmp_path: Path) -> None:

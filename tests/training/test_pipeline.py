@@ -68,31 +68,124 @@ def test_metrics_contract_and_quality(trained: Trained) -> None:
     json.dumps(m)  # the --metrics-out file is plain JSON
 
 
-def test_worse_model_stays_challenger_with_a_reason(trained: Trained, tmp_path: Path) -> None:
-    """A run trained on shuffled labels is registered as challenger and refused promotion, saying why.
+def _older_part(leads: pd.DataFrame, share: float) -> pd.DataFrame:
+    """The history as it was when only the oldest `share` of the closed leads had closed: the rest still open."""
+    out = leads.copy()
+    closed = out[c.OUTCOME].notna()
+    later = closed & (out[c.DECIDED_AT] >= out.loc[closed, c.DECIDED_AT].quantile(share))
+    out.loc[later, c.OUTCOME] = None
+    out.loc[later, c.CLOSED_AT] = pd.NaT
+    return out
 
-    Only the older leads (the training and validation periods) are shuffled: the gate judges both models on the
-    newest, untouched test period, as it would in real use."""
-    h = trained.history
-    leads = h.leads.copy()
-    closed = leads[c.OUTCOME].notna()
-    older = closed & (leads[c.DECIDED_AT] < leads.loc[closed, c.DECIDED_AT].quantile(0.75))
-    rng = np.random.default_rng(0)
-    leads.loc[older, c.OUTCOME] = rng.permutation(leads.loc[older, c.OUTCOME].to_numpy())
-    data = TrainingData(batch=LeadBatch(leads, h.events), origin="shuffled labels")
-    settings = trained.settings
-    result = train_and_log(data, tracking_config(settings), gate_policy(settings), TrainOptions(seed=5))
-    reg = result.registration
-    assert reg is not None and not reg.promoted
-    failed = [ch for ch in reg.decision.checks if not ch.passed]
-    assert any("auc" in ch.name.lower() for ch in failed), reg.decision
-    assert any("below champion" in ch.message for ch in failed)
 
+def test_gate_compares_on_leads_neither_model_was_fitted_on(trained: Trained, tmp_path: Path) -> None:
+    """Champion fitted on the older history; a worse challenger (shuffled older labels) trained when newer outcomes
+    have arrived is refused on the leads neither model learnt from; a challenger retrained on exactly the
+    champion's data has no such leads and cannot be promoted. A gate that scored the champion on leads it was
+    fitted on would compare on the whole newest window and let that retrain through (same model, same scores)."""
     from mlflow import MlflowClient
 
+    from leadrank.settings import Settings
+
+    h = trained.history
+    settings = Settings(home=tmp_path, min_closed_leads=300, min_wins=30)
+    store, policy = tracking_config(settings), gate_policy(settings)
+    older = TrainingData(batch=LeadBatch(_older_part(h.leads, 0.88), h.events), origin="older history")
+    first = train_and_log(older, store, policy, TrainOptions(seed=5))
+    assert first.registration is not None and first.registration.promoted
+    assert first.fitted_lead_ids is not None
+
+    leads = h.leads.copy()
+    closed = leads[c.OUTCOME].notna()
+    shuffled = closed & (leads[c.DECIDED_AT] < leads.loc[closed, c.DECIDED_AT].quantile(0.75))
+    rng = np.random.default_rng(0)
+    leads.loc[shuffled, c.OUTCOME] = rng.permutation(leads.loc[shuffled, c.OUTCOME].to_numpy())
+    worse = train_and_log(
+        TrainingData(batch=LeadBatch(leads, h.events), origin="shuffled labels"), store, policy, TrainOptions(seed=5)
+    )
+    reg = worse.registration
+    assert reg is not None and not reg.promoted
+    assert any(ch.name == "auc_drop" and not ch.passed and "below champion" in ch.message for ch in reg.decision.checks)
+    gate_ids = set(worse.gate_lead_ids)
+    assert len(gate_ids) >= 300
+    assert gate_ids <= set(worse.test_batch.leads[c.LEAD_ID])
+    assert not gate_ids & set(first.fitted_lead_ids)  # the champion never learnt from them
+    assert not gate_ids & set(worse.evaluation_fitted_lead_ids)  # nor the challenger's backtest model
+    description = MlflowClient().get_model_version("lead-scorer", reg.version).description
+    assert "that neither was fitted on" in description and "Fitted on:" in description
+
+    again = train_and_log(older, store, policy, TrainOptions(seed=5))
+    assert again.registration is not None and not again.registration.promoted
+    assert len(again.gate_lead_ids) == 0
+    assert any(ch.name == "closed_leads" and not ch.passed for ch in again.registration.decision.checks)
     client = MlflowClient()
-    assert str(client.get_model_version_by_alias("lead-scorer", "challenger").version) == reg.version
-    assert str(client.get_model_version_by_alias("lead-scorer", "champion").version) != reg.version
+    assert str(client.get_model_version_by_alias("lead-scorer", "champion").version) == first.registration.version
+
+
+def test_refit_learns_from_all_history_and_differs_from_the_backtest_model(trained: Trained) -> None:
+    from mlflow import MlflowClient
+
+    from training.tracking import configure_tracking
+
+    result = trained.result
+    closed_ids = set(trained.history.leads.loc[trained.history.leads[c.OUTCOME].notna(), c.LEAD_ID])
+    test_ids = set(result.test_batch.leads[c.LEAD_ID])
+    assert result.fitted_lead_ids is not None and result.evaluation_fitted_lead_ids is not None
+    refit = result.metrics["refit"]
+    if refit["window"] == 1.0:
+        assert set(result.fitted_lead_ids) == closed_ids
+    assert test_ids <= set(result.fitted_lead_ids)  # the newest leads are learnt from, not held out
+    assert not test_ids & set(result.evaluation_fitted_lead_ids)
+    assert refit["to"] == str(trained.history.leads.loc[trained.history.leads[c.OUTCOME].notna(), c.DECIDED_AT].max())
+    assert result.model.metadata["fitted_on"]["rows"] == len(result.fitted_lead_ids)
+    assert result.evaluation_model is not None
+    served = result.model.predict_frame(result.test_batch)["p_close"].to_numpy()
+    backtested = result.evaluation_model.predict_frame(result.test_batch)["p_close"].to_numpy()
+    assert np.abs(served - backtested).mean() > 1e-3
+    backtest = result.metrics["backtest"]
+    assert backtest["n_folds"] == 3 and len(backtest["folds"]) == 3
+    starts = [backtest["folds"][k]["test_from"] for k in ("1", "2", "3")]
+    assert starts == sorted(starts)
+    assert result.metrics["test_roc_auc"] == backtest["folds"]["3"]["roc_auc"]
+    assert set(backtest["mean"]) >= {"roc_auc", "ece", "close_rate_top10pct"}
+    # MLflow: the folds, the chosen window and the refit's cut-off; the version says what it was fitted on.
+    configure_tracking(tracking_config(trained.settings))
+    client = MlflowClient()
+    run = client.get_run(result.run_id or "")
+    assert run.data.params["backtest.window"] == backtest["window_name"]
+    assert run.data.params["refit.to"] == refit["to"]
+    assert "backtest.folds.1.roc_auc" in run.data.metrics
+    assert "fitted_lead_ids.txt.gz" in {a.path for a in client.list_artifacts(result.run_id or "")}
+    version = client.get_model_version("lead-scorer", result.registration.version)
+    assert f"{refit['rows']:,} closed leads" in version.description
+
+
+def test_on_drifting_data_the_backtest_chooses_the_recent_window() -> None:
+    """The relation of x to the outcome flips halfway through the history: learning from all of it hurts."""
+    n = 4000
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=n)
+    sign = np.where(np.arange(n) < n // 2, -1.0, 1.0)
+    won = rng.random(n) < 1 / (1 + np.exp(-(2.5 * sign * x - 1.5)))
+    t = pd.Timestamp("2025-01-01") + pd.to_timedelta(np.arange(n), unit="h")
+    leads = pd.DataFrame(
+        {
+            c.LEAD_ID: pd.array([f"D{i:05d}" for i in range(n)], dtype="str"),
+            c.CREATED_AT: t.astype(c.TIMESTAMP_DTYPE),
+            c.DECIDED_AT: t.astype(c.TIMESTAMP_DTYPE),
+            c.SOURCE: pd.array(["web"] * n, dtype="str"),
+            c.OUTCOME: pd.array(np.where(won, c.WON, c.LOST), dtype="str"),
+            c.CLOSED_AT: t.astype(c.TIMESTAMP_DTYPE),
+            "x": x,
+        }
+    )
+    from features.contract import empty_events
+
+    data = TrainingData(batch=LeadBatch(leads, empty_events()), numeric=["x"], categorical=[], has_effort=False)
+    result = train(data, TrainOptions(seed=1, register=False))
+    assert result.metrics["backtest"]["window"] == 0.5, result.metrics["backtest"]["window_choice"]
+    assert result.metrics["refit"]["rows"] == n // 2
+    assert "most recent 50%" in result.metrics["backtest"]["window_choice"]
 
 
 def test_same_data_and_seed_give_identical_metrics(small_history: tuple[Path, SimulatedHistory]) -> None:
