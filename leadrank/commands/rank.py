@@ -259,11 +259,6 @@ def write_marketing_list(
     return listed
 
 
-def write_ranked(ranked: pd.DataFrame, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    ranked.to_csv(out, index=False, float_format="%.6g")
-
-
 def write_plan(ranked: pd.DataFrame, result: Any, path: Path) -> None:
     from handoff.planning import capacity_curve, plot_capacity_curve
 
