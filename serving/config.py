@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # A client's name goes into the prediction log and the server's log lines; a token never does.
@@ -75,8 +75,9 @@ class ServiceSettings(BaseSettings):
     )
     max_batch: int = Field(default=10_000, ge=1, description="Most leads in one HTTP request.")
     max_events_per_lead: int = Field(default=5_000, ge=1, description="Most events per lead in one request.")
-    api_tokens: str = Field(
-        default="",
+    # SecretStr: a settings object printed or logged shows `**********` for the tokens.
+    api_tokens: SecretStr = Field(
+        default=SecretStr(""),
         description="Comma-separated bearer tokens, each plain or as name:token (the name is what the "
         "prediction log records); empty: no auth.",
     )
@@ -93,15 +94,15 @@ class ServiceSettings(BaseSettings):
 
     @field_validator("api_tokens")
     @classmethod
-    def _check_tokens(cls, value: str) -> str:
-        parse_api_tokens(value.split(","))
+    def _check_tokens(cls, value: SecretStr) -> SecretStr:
+        parse_api_tokens(value.get_secret_value().split(","))
         return value
 
     def resolved_prediction_db(self) -> str:
         return self.prediction_db or f"sqlite:///{(self.home / 'predictions.db').resolve()}"
 
     def api_clients(self) -> list[ApiClient]:
-        return parse_api_tokens(self.api_tokens.split(","))
+        return parse_api_tokens(self.api_tokens.get_secret_value().split(","))
 
     def token_list(self) -> list[str]:
         return [client.token for client in self.api_clients()]

@@ -200,13 +200,12 @@ class ApiGuard:
         if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
-        client = None
         if self.tokens:
             client = self._client(scope)
             if client is None:
                 await send_json(send, 401, _unauthorized(), [(b"www-authenticate", b'Bearer realm="leadrank"')])
                 return
-        scope["state"] = {**scope.get("state", {}), CLIENT_STATE: client}
+            scope["state"] = {**scope.get("state", {}), CLIENT_STATE: client}
         if scope.get("method") == "POST":
             refusal = self._refuse_body(scope)
             if refusal is not None:
