@@ -4,6 +4,9 @@ BentoML writes its document as OpenAPI 3.0.2 but fills it with pydantic's JSON S
 numeric `exclusiveMinimum`), which OpenAPI 3.0 validators reject. OpenAPI 3.1 uses JSON Schema 2020-12 itself,
 so the document declares 3.1.0 and is valid for it (a test checks it with openapi-spec-validator). Besides:
 
+- the request and answer bodies of /score and /rank are pydantic's own schemas of the models the server
+  validates with (BentoML's inline copies drop `null` from optional fields: `"horizon_days": null` is accepted
+  by the server, and was refused by the document);
 - every error answer the API gives is declared, with the one error body (`ErrorBody`, machine `code`s), in
   place of BentoML's generic 404/500 bodies, which the API never sends;
 - `/score` and `/rank` take the `Idempotency-Key` header;
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import copy
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from serving.errors import ERROR_CODES, PROBLEM_CODES
 
@@ -89,12 +92,26 @@ def _error_response(description: str, codes: tuple[str, ...]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _error_schemas() -> dict[str, Any]:
-    from serving.schemas import ErrorBody
+def _model_schemas() -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
+    """Component schemas of the API's bodies, and per operation path the names of its request and answer."""
+    from pydantic import BaseModel
 
-    schema = ErrorBody.model_json_schema(ref_template=_REF)
-    definitions = schema.pop("$defs", {})
-    return {"ErrorBody": schema, **definitions}
+    from serving.schemas import ErrorBody, RankRequest, RankResponse, ScoreRequest, ScoreResponse
+
+    components: dict[str, Any] = {}
+
+    def add(model: type[BaseModel], mode: Literal["validation", "serialization"]) -> str:
+        schema = model.model_json_schema(ref_template=_REF, mode=mode)
+        components.update(schema.pop("$defs", {}))
+        components[model.__name__] = schema
+        return model.__name__
+
+    add(ErrorBody, "serialization")
+    bodies = {
+        "/score": (add(ScoreRequest, "validation"), add(ScoreResponse, "serialization")),
+        "/rank": (add(RankRequest, "validation"), add(RankResponse, "serialization")),
+    }
+    return components, bodies
 
 
 def api_document(generated: dict[str, Any], *, auth: bool) -> dict[str, Any]:
@@ -105,7 +122,8 @@ def api_document(generated: dict[str, Any], *, auth: bool) -> dict[str, Any]:
     schemas: dict[str, Any] = doc.setdefault("components", {}).setdefault("schemas", {})
     for name in _UNUSED_SCHEMAS:
         schemas.pop(name, None)
-    schemas.update(_error_schemas())
+    components, bodies = _model_schemas()
+    schemas.update(components)
     if auth:
         doc["components"]["securitySchemes"] = {
             "bearerAuth": {
@@ -119,7 +137,15 @@ def api_document(generated: dict[str, Any], *, auth: bool) -> dict[str, Any]:
         operation = paths.get(path, {}).get(method)
         if operation is None:
             continue
+        request_name, answer_name = bodies[path]
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": _REF.format(model=request_name)}}},
+        }
+        for name in (f"{request_name}IODescriptor", f"{answer_name}IODescriptor"):  # BentoML's copies
+            schemas.pop(name, None)
         ok = operation["responses"].get("200") or operation["responses"][200]
+        ok["content"] = {"application/json": {"schema": {"$ref": _REF.format(model=answer_name)}}}
         ok["headers"] = {
             REPLAYED_HEADER: {
                 "description": "Present (`true`) when the answer is the stored answer to an earlier request with "
