@@ -1,5 +1,6 @@
-"""A real server for tests: `python -m bentoml serve serving.service:LeadScorer` on a free localhost port, its
-output kept in a file, stopped (SIGTERM, then SIGKILL) afterwards.
+"""A real server for tests and benchmarks: `python -m bentoml serve serving.service:LeadScorer` on a free
+localhost port, its output kept in a file, stopped (SIGTERM, then SIGKILL) afterwards; and schemathesis run
+against it (`run_schemathesis`, used by tests/serving/test_zz_fuzz_api.py and bench/bench_api_fuzz.py).
 
 A subprocess of its own rather than `bentoml.serve(...)`: the tests read everything the server writes (a model
 fault must be one log line, a token must never be logged) and set its environment per server.
@@ -14,7 +15,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -74,3 +75,68 @@ def live_server(output_path: Path, env: Mapping[str, str] | None = None) -> Iter
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@dataclass
+class FuzzReport:
+    """What one schemathesis run did: requests sent per status, and every failed check."""
+
+    requests: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    operations: set[str] = field(default_factory=set)
+    phases: set[str] = field(default_factory=set)
+    seconds: float = 0.0
+
+
+def run_schemathesis(
+    base_url: str, *, token: str | None, max_time_s: int, max_examples: int, seed: int = 17
+) -> FuzzReport:
+    """Run schemathesis's engine (what `schemathesis run` runs) against `base_url`'s /docs.json."""
+    import schemathesis
+    from schemathesis.engine import Status, from_schema
+    from schemathesis.engine import events as ev
+
+    config = schemathesis.Config.from_dict(
+        {
+            "seed": seed,
+            "max-time": max_time_s,
+            "suppress-health-check": ["all"],
+            "headers": {"Authorization": f"Bearer {token}"} if token else {},
+            "phases": {
+                "examples": {"enabled": True},
+                "coverage": {"enabled": True},
+                "fuzzing": {"enabled": True},
+                "stateful": {"enabled": False},
+            },
+            "generation": {"max-examples": max_examples},
+            "checks": {"positive_data_acceptance": {"enabled": False}},
+        }
+    )
+    schema = schemathesis.openapi.from_url(f"{base_url}/docs.json", config=config)
+    schema.config.update(base_url=base_url)
+    report = FuzzReport()
+    started = time.monotonic()
+    for event in from_schema(schema).execute():
+        if isinstance(event, ev.ScenarioFinished):
+            report.phases.add(str(event.phase.value))
+            if event.recorder.label:
+                report.operations.add(event.recorder.label)
+            for interaction in event.recorder.interactions.values():
+                if interaction.response is not None:
+                    report.requests += 1
+                    status = int(interaction.response.status_code)
+                    report.statuses[status] = report.statuses.get(status, 0) + 1
+            for checks in event.recorder.checks.values():
+                for check in checks:
+                    if check.status == Status.FAILURE:
+                        info = check.failure_info
+                        detail = f"{info.failure.title}: {info.failure.message}\n{info.code_sample}" if info else ""
+                        report.failures.append(f"{event.recorder.label}: {check.name}: {detail}")
+        elif isinstance(event, ev.NonFatalError):
+            report.errors.append(f"{event.label}: {event.info.error!r}"[:500])
+        elif isinstance(event, ev.FatalError):
+            report.errors.append(f"fatal: {event.exception!r}"[:500])
+    report.seconds = time.monotonic() - started
+    return report

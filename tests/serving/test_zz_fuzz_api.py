@@ -14,14 +14,12 @@ Named `zz` to run last: it starts a server process.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from tests.serving.conftest import Trained
-from tests.serving.live import LiveServer, live_server
+from tests.serving.live import LiveServer, live_server, run_schemathesis
 
 pytestmark = pytest.mark.integration
 
@@ -29,71 +27,6 @@ TOKEN = "fuzz-token-4f1d8a0c6b2e4d7a9c3b"
 # The whole test, server start included, stays within about a minute and a half on two cores.
 MAX_TIME_S = 40
 MAX_EXAMPLES = 25
-
-
-@dataclass
-class FuzzReport:
-    """What one schemathesis run did: requests sent per status, and every failed check."""
-
-    requests: int = 0
-    statuses: dict[int, int] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    operations: set[str] = field(default_factory=set)
-    phases: set[str] = field(default_factory=set)
-    seconds: float = 0.0
-
-
-def run_schemathesis(
-    base_url: str, *, token: str | None, max_time_s: int, max_examples: int, seed: int = 17
-) -> FuzzReport:
-    """Run schemathesis's engine (what `schemathesis run` runs) against `base_url`'s /docs.json."""
-    import schemathesis
-    from schemathesis.engine import Status, from_schema
-    from schemathesis.engine import events as ev
-
-    config = schemathesis.Config.from_dict(
-        {
-            "seed": seed,
-            "max-time": max_time_s,
-            "suppress-health-check": ["all"],
-            "headers": {"Authorization": f"Bearer {token}"} if token else {},
-            "phases": {
-                "examples": {"enabled": True},
-                "coverage": {"enabled": True},
-                "fuzzing": {"enabled": True},
-                "stateful": {"enabled": False},
-            },
-            "generation": {"max-examples": max_examples},
-            "checks": {"positive_data_acceptance": {"enabled": False}},
-        }
-    )
-    schema = schemathesis.openapi.from_url(f"{base_url}/docs.json", config=config)
-    schema.config.update(base_url=base_url)
-    report = FuzzReport()
-    started = time.monotonic()
-    for event in from_schema(schema).execute():
-        if isinstance(event, ev.ScenarioFinished):
-            report.phases.add(str(event.phase.value))
-            if event.recorder.label:
-                report.operations.add(event.recorder.label)
-            for interaction in event.recorder.interactions.values():
-                if interaction.response is not None:
-                    report.requests += 1
-                    status = int(interaction.response.status_code)
-                    report.statuses[status] = report.statuses.get(status, 0) + 1
-            for checks in event.recorder.checks.values():
-                for check in checks:
-                    if check.status == Status.FAILURE:
-                        info = check.failure_info
-                        detail = f"{info.failure.title}: {info.failure.message}\n{info.code_sample}" if info else ""
-                        report.failures.append(f"{event.recorder.label}: {check.name}: {detail}")
-        elif isinstance(event, ev.NonFatalError):
-            report.errors.append(f"{event.label}: {event.info.error!r}"[:500])
-        elif isinstance(event, ev.FatalError):
-            report.errors.append(f"fatal: {event.exception!r}"[:500])
-    report.seconds = time.monotonic() - started
-    return report
 
 
 @pytest.fixture(scope="module")
