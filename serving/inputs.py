@@ -101,7 +101,7 @@ def prepare(leads: Sequence[Lead], schema: FeatureSchema, limits: Limits, now_us
         raise RequestError(
             413,
             f"too many leads: {n:,} in one request; the limit is {limits.max_batch:,} (LEADRANK_MAX_BATCH)",
-            [Problem("leads", f"{n:,} leads, at most {limits.max_batch:,} allowed")],
+            [Problem("leads", f"{n:,} leads, at most {limits.max_batch:,} allowed", "too_large")],
         )
     event_lists = list(map(_events, leads))
     counts = np.fromiter(map(len, event_lists), dtype=np.int64, count=n)
@@ -115,6 +115,7 @@ def prepare(leads: Sequence[Lead], schema: FeatureSchema, limits: Limits, now_us
                 Problem(
                     f"leads[{i}].events",
                     f"{counts[i]:,} events, at most {limits.max_events_per_lead:,} allowed",
+                    "too_large",
                 )
                 for i in too_many
             ],
@@ -259,7 +260,9 @@ def _bad_times(bad: np.ndarray, path: Any) -> list[Problem]:
     if not bad.any():
         return []
     return [
-        Problem(path(int(k)), "cannot read this as an ISO 8601 timestamp (e.g. 2026-09-28T14:05:00Z)")
+        Problem(
+            path(int(k)), "cannot read this as an ISO 8601 timestamp (e.g. 2026-09-28T14:05:00Z)", "invalid_timestamp"
+        )
         for k in np.flatnonzero(bad)
     ]
 
@@ -273,7 +276,11 @@ def _duplicate_ids(ids: pa.Array) -> list[Problem]:
     np.minimum.at(first, codes, np.arange(len(ids), dtype=np.int64))
     repeats = np.flatnonzero(first[codes] != np.arange(len(ids)))
     return [
-        Problem(f"leads[{i}].lead_id", f"duplicate lead id {ids[i].as_py()!r} (first at leads[{first[codes[i]]}])")
+        Problem(
+            f"leads[{i}].lead_id",
+            f"duplicate lead id {ids[i].as_py()!r} (first at leads[{first[codes[i]]}])",
+            "duplicate_id",
+        )
         for i in repeats
     ]
 
@@ -337,7 +344,9 @@ def _attributes_of(
             )
         if bad is not None:
             problems += [
-                Problem(f"leads[{i}].attributes.{key}", schema.check_value(key, values[i]) or "invalid value")
+                Problem(
+                    f"leads[{i}].attributes.{key}", schema.check_value(key, values[i]) or "invalid value", "wrong_type"
+                )
                 for i in np.flatnonzero(bad)
             ]
     return columns, problems, warnings

@@ -1,16 +1,17 @@
-"""The ASGI layer in front of the API: bearer-token auth, request guards, and one error format for every 4xx.
+"""The ASGI layer in front of the API: bearer-token auth, request guards, and one error format for every error.
 
 Pure ASGI (no BaseHTTPMiddleware): it adds a few microseconds to a request. What it does, in order:
 
-1. Health, metrics and docs paths pass untouched (`/livez`, `/readyz`, `/healthz`, `/metrics`, `/docs.json`,
-   the docs page and its assets).
+1. Health, metrics and docs paths pass untouched (`/livez`, `/readyz`, `/healthz`, `/metrics`, the docs page
+   and its assets); `/docs.json` is rewritten into the API's own OpenAPI document (`serving.openapi`).
 2. With tokens configured (`LEADRANK_API_TOKENS`), every other path needs `Authorization: Bearer <token>`,
-   compared in constant time against every token; else 401.
+   compared in constant time against every token; else 401. The client's name (never its token) is put in the
+   request's ASGI state (`CLIENT_STATE`) for the service to log.
 3. POST bodies must be JSON (415 otherwise: a form-encoded body, the curl default, would be read by BentoML's
    multipart parser) and at most `MAX_BODY_BYTES` long (413).
-4. BentoML answers a body that fails pydantic validation with its own 400 (`{"error", "detail": [{"loc",
-   "msg", ...}]}`); those answers are rewritten into the API's format, `{"error", "problems": [{"path",
-   "message"}]}` with JSON paths like `leads[0].events[2].ts`.
+4. Every error answer of the wrapped app gets the API's format, `{"error", "code", "problems": [{"path",
+   "message", "code"}]}`: BentoML's pydantic 400s (`{"error", "detail": [{"loc", "msg", "type"}]}`) with JSON
+   paths like `leads[0].events[2].ts`, and Starlette's plain-text 404 and 405 alike.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any, Final
 
-from serving.errors import MAX_PROBLEMS
+from serving.config import ApiClient, parse_api_tokens
+from serving.errors import ProblemCode, error_body
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +33,17 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+DOCS_PATH: Final = "/docs.json"
 # "/ui" is the review page itself: it holds no data, asks for the token, and sends it on every API call.
-OPEN_PATHS: Final = frozenset({"/livez", "/readyz", "/healthz", "/metrics", "/docs.json", "/schema.json", "/", "/ui"})
+OPEN_PATHS: Final = frozenset({"/livez", "/readyz", "/healthz", "/metrics", DOCS_PATH, "/schema.json", "/", "/ui"})
 OPEN_PREFIXES: Final = ("/static_content/", "/assets/")
 # Far above a 10,000-lead request with a few dozen events each (about 25 MB), far below what hurts the server.
 MAX_BODY_BYTES: Final = 256 * 1024 * 1024
+# Key of the authenticated client's name in the request's ASGI state (`request.state`); None without auth.
+CLIENT_STATE: Final = "leadrank_client"
 _TIMESTAMP_FIELDS: Final = frozenset({"ts", "created_at", "as_of"})
+# pydantic error types that mean "a value of the wrong JSON type" (besides every `*_type`).
+_WRONG_TYPE: Final = frozenset({"is_instance_of", "none_required", "dict_attributes_type", "int_from_float"})
 
 
 def bentoml_options() -> dict[str, Any]:
@@ -70,39 +77,45 @@ def _problem(error: dict[str, Any]) -> dict[str, str]:
     kind = str(error.get("type", ""))
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
     last = loc[-1] if loc else None
+    code: ProblemCode = "invalid_value"
     if kind == "missing":
-        message = "required"
+        message, code = "required", "missing_field"
     elif kind == "extra_forbidden":
-        message = f"unknown key {last!r}" if last is not None else "unknown key"
+        message, code = (f"unknown key {last!r}" if last is not None else "unknown key"), "unknown_field"
     elif kind in ("string_pattern_mismatch", "string_too_short") and last in _TIMESTAMP_FIELDS:
-        message = "expected an ISO 8601 timestamp like 2026-09-28T14:05:00Z"
+        message, code = "expected an ISO 8601 timestamp like 2026-09-28T14:05:00Z", "invalid_timestamp"
     elif kind == "json_invalid":
-        message = f"the body is not valid JSON ({message.removeprefix('Invalid JSON: ')})"
+        message, code = f"the body is not valid JSON ({message.removeprefix('Invalid JSON: ')})", "not_json"
     elif kind == "model_type" and not loc:
-        message = "the body must be a JSON object"
-    return {"path": json_path(loc), "message": message}
+        message, code = "the body must be a JSON object", "wrong_type"
+    elif kind.endswith("_type") or kind in _WRONG_TYPE:
+        code = "wrong_type"
+    return {"path": json_path(loc), "message": message, "code": code}
 
 
 def normalise_error_body(status: int, payload: Any) -> dict[str, Any] | None:
-    """BentoML's error bodies in the API's format; None when `payload` already has it (or is not an error)."""
-    if isinstance(payload, dict) and "problems" in payload:
+    """An error body of the wrapped app in the API's format; None when it has that format already."""
+    if isinstance(payload, dict) and "problems" in payload and "code" in payload:
         return None
     if isinstance(payload, dict) and isinstance(payload.get("detail"), list):
         problems = [_problem(e) for e in payload["detail"] if isinstance(e, dict)]
         noun = "problem" if len(problems) == 1 else "problems"
-        body: dict[str, Any] = {
-            "error": f"invalid request: {len(problems)} {noun}",
-            "problems": problems[:MAX_PROBLEMS],
-        }
-        if len(problems) > MAX_PROBLEMS:
-            body["problems_not_shown"] = len(problems) - MAX_PROBLEMS
-        return body
-    # BentoML wraps other 4xx messages in a one-element list.
+        return error_body(status, f"invalid request: {len(problems)} {noun}", problems)
+    # BentoML wraps other messages in a one-element list.
     if isinstance(payload, list) and len(payload) == 1 and isinstance(payload[0], dict):
         payload = payload[0]
-    if isinstance(payload, dict) and "error" in payload:
-        return {"error": str(payload["error"]), "problems": []}
-    return {"error": f"HTTP {status}", "problems": []}
+    if isinstance(payload, dict) and isinstance(payload.get("error"), str):
+        return error_body(status, payload["error"], [])
+    if isinstance(payload, dict) and isinstance(payload.get("detail"), str):  # FastAPI's HTTPException
+        return error_body(status, payload["detail"], [])
+    return error_body(status, _STATUS_TEXT.get(status, f"HTTP {status}"), [])
+
+
+_STATUS_TEXT: Final = {
+    404: "not found: the API has POST /score, POST /rank and GET /model (see /docs.json)",
+    405: "method not allowed on this path (see /docs.json)",
+    500: "internal error",
+}
 
 
 async def send_json(send: Send, status: int, body: dict[str, Any], headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
@@ -121,8 +134,31 @@ async def send_json(send: Send, status: int, body: dict[str, Any], headers: Sequ
     await send({"type": "http.response.body", "body": data})
 
 
+def _unauthorized() -> dict[str, Any]:
+    return error_body(
+        401,
+        "missing or invalid bearer token",
+        [
+            {
+                "path": "headers.authorization",
+                "message": "send 'Authorization: Bearer <token>'",
+                "code": "unauthorized",
+            }
+        ],
+    )
+
+
+def _too_large(max_body: int) -> dict[str, Any]:
+    return error_body(
+        413,
+        f"the body is larger than {max_body:,} bytes",
+        [{"path": "body", "message": f"at most {max_body:,} bytes", "code": "too_large"}],
+    )
+
+
 class ApiGuard:
-    """ASGI middleware: auth, JSON-only bodies, a body size cap, and uniform error bodies (see module doc)."""
+    """ASGI middleware: auth, JSON-only bodies, a body size cap, uniform error bodies and the OpenAPI document
+    (see module doc)."""
 
     def __init__(self, app: ASGIApp, tokens: Sequence[str] | None = None, max_body: int = MAX_BODY_BYTES) -> None:
         if tokens is None:
@@ -130,12 +166,17 @@ class ApiGuard:
             # start-up, in each worker, and reads the service's settings then.
             from serving.config import ServiceSettings
 
-            tokens = ServiceSettings().token_list()
+            clients = ServiceSettings().api_clients()
+        else:
+            clients = parse_api_tokens(tokens)
         self.app = app
-        self.tokens = [t.encode() for t in tokens]
+        self.clients: list[ApiClient] = clients
+        self.tokens = [client.token.encode() for client in clients]
         self.max_body = max_body
+        self._document: bytes | None = None
 
-    def _authorized(self, scope: Scope) -> bool:
+    def _client(self, scope: Scope) -> str | None:
+        """The name of the client whose token the request carries; None if it carries none of them."""
         header = b""
         for name, value in scope.get("headers", ()):
             if name == b"authorization":
@@ -143,31 +184,29 @@ class ApiGuard:
                 break
         scheme, _, presented = header.partition(b" ")
         if scheme.lower() != b"bearer" or not presented:
-            return False
+            return None
         presented = presented.strip()
         # Compare with every token, always: how long this takes must not tell which token was close.
         matches = [hmac.compare_digest(presented, token) for token in self.tokens]
-        return any(matches)
+        return next((client.name for client, hit in zip(self.clients, matches, strict=True) if hit), None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
+        if path == DOCS_PATH and scope.get("method") in ("GET", "HEAD"):
+            await self._serve_document(scope, receive, send)
+            return
         if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
-        if self.tokens and not self._authorized(scope):
-            await send_json(
-                send,
-                401,
-                {
-                    "error": "missing or invalid bearer token",
-                    "problems": [{"path": "headers.authorization", "message": "send 'Authorization: Bearer <token>'"}],
-                },
-                [(b"www-authenticate", b'Bearer realm="leadrank"')],
-            )
-            return
+        if self.tokens:
+            client = self._client(scope)
+            if client is None:
+                await send_json(send, 401, _unauthorized(), [(b"www-authenticate", b'Bearer realm="leadrank"')])
+                return
+            scope["state"] = {**scope.get("state", {}), CLIENT_STATE: client}
         if scope.get("method") == "POST":
             refusal = self._refuse_body(scope)
             if refusal is not None:
@@ -179,6 +218,30 @@ class ApiGuard:
             receive = self._capped(receive, state)
         await self.app(scope, receive, _ErrorRewriter(send, state, self.max_body))
 
+    async def _serve_document(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """BentoML's generated OpenAPI document, made the API's own (`serving.openapi.api_document`)."""
+        if self._document is None:
+            capture = _Capture()
+            await self.app(scope, receive, capture)
+            if capture.status != 200:
+                await send_json(send, 503, error_body(503, "the OpenAPI document is not available", [], "not_ready"))
+                return
+            from serving.openapi import api_document
+
+            document = api_document(json.loads(capture.body), auth=bool(self.tokens))
+            self._document = json.dumps(document).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(self._document)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else self._document})
+
     def _refuse_body(self, scope: Scope) -> tuple[int, dict[str, Any]] | None:
         content_type, length = "", None
         for name, value in scope.get("headers", ()):
@@ -188,15 +251,13 @@ class ApiGuard:
                 length = value
         media = content_type.split(";")[0].strip().lower()
         if media and media != "application/json" and not media.endswith("+json"):
-            return 415, {
-                "error": f"the body must be JSON (Content-Type: application/json), got {media!r}",
-                "problems": [{"path": "headers.content-type", "message": "use application/json"}],
-            }
+            return 415, error_body(
+                415,
+                f"the body must be JSON (Content-Type: application/json), got {media!r}",
+                [{"path": "headers.content-type", "message": "use application/json", "code": "not_json"}],
+            )
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            return 413, {
-                "error": f"the body is larger than {self.max_body:,} bytes",
-                "problems": [{"path": "body", "message": f"at most {self.max_body:,} bytes"}],
-            }
+            return 413, _too_large(self.max_body)
         return None
 
     def _capped(self, receive: Receive, state: _RequestState) -> Receive:
@@ -223,6 +284,24 @@ class _RequestState:
     too_large = False
 
 
+class _Capture:
+    """An ASGI `send` that keeps the response (for the small OpenAPI document only)."""
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.chunks: list[bytes] = []
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+        elif message["type"] == "http.response.body":
+            self.chunks.append(message.get("body", b""))
+
+
 class _ErrorRewriter:
     """Buffers an error response of the wrapped app and rewrites its body into the API's error format."""
 
@@ -239,18 +318,11 @@ class _ErrorRewriter:
             return
         if message["type"] == "http.response.start" and self.state.too_large:
             self.replaced = True
-            await send_json(
-                self.send,
-                413,
-                {
-                    "error": f"the body is larger than {self.max_body:,} bytes",
-                    "problems": [{"path": "body", "message": f"at most {self.max_body:,} bytes"}],
-                },
-            )
+            await send_json(self.send, 413, _too_large(self.max_body))
             return
         if message["type"] == "http.response.start":
             status = int(message["status"])
-            if status < 400 or not _is_json(message):
+            if status < 400:
                 await self.send(message)
                 return
             self.start = message
@@ -262,14 +334,18 @@ class _ErrorRewriter:
             start, self.start = self.start, None
             raw = b"".join(self.chunks)
             status = int(start["status"])
-            try:
-                payload = json.loads(raw)
-            except ValueError:
-                payload = None
-            body = normalise_error_body(status, payload) if payload is not None else None
+            payload = None
+            if _is_json(start):
+                try:
+                    payload = json.loads(raw)
+                except ValueError:
+                    payload = None
+            body = normalise_error_body(status, payload)
             data = json.dumps(body).encode() if body is not None else raw
-            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-            headers.append((b"content-length", str(len(data)).encode()))
+            headers = [
+                (k, v) for k, v in start.get("headers", []) if k.lower() not in (b"content-length", b"content-type")
+            ]
+            headers += [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
             await self.send({**start, "headers": headers})
             await self.send({"type": "http.response.body", "body": data})
             return

@@ -1,19 +1,23 @@
 """The prediction log: every scored lead, recorded before the answer is sent; and outcomes joined to it later.
 
 One row per scored lead: request id, lead id, endpoint, model version, `p_close`, stage and assigned rep (for
-/rank), and the time. No personal data besides the lead id. The default store is an embedded SQLite database
-in WAL mode (readers never block the writer, several workers can write); any SQLAlchemy URL works
-(`LEADRANK_PREDICTION_DB`). `import_outcomes` records what happened to leads (won or lost, when) in a second
-table keyed by lead id, so monitoring can join the two.
+/rank), the client that asked (its name, never its token), and the time. No personal data besides the lead id.
+A request sent with an `Idempotency-Key` also stores its answer in `idempotency_keys`, in the same transaction
+as its rows, so a retry (in any worker, after a restart) gets that answer back and writes nothing new.
+
+The default store is an embedded SQLite database in WAL mode (readers never block the writer, several workers
+can write); any SQLAlchemy URL works (`LEADRANK_PREDICTION_DB`). `import_outcomes` records what happened to
+leads (won or lost, when) in a second table keyed by lead id, so monitoring can join the two.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -22,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
-from serving.errors import OutcomesError, PredictionLogError
+from serving.errors import IdempotencyConflict, OutcomesError, PredictionLogError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine, MetaData, Table
@@ -33,15 +37,18 @@ log = logging.getLogger(__name__)
 
 PREDICTIONS: Final = "predictions"
 OUTCOMES: Final = "outcomes"
+IDEMPOTENCY: Final = "idempotency_keys"
 MAX_ID: Final = 200
+MAX_CLIENT: Final = 64
+MAX_KEY: Final = 255
 # An error message lists at most this many offending rows.
 _EXAMPLES: Final = 5
 # Lead ids per `IN (...)` query, well below every database's parameter limit.
 _CHUNK: Final = 500
 
 
-def _tables(metadata: MetaData) -> tuple[Table, Table]:
-    from sqlalchemy import Column, DateTime, Float, Integer, String, Table
+def _tables(metadata: MetaData) -> tuple[Table, Table, Table]:
+    from sqlalchemy import Column, DateTime, Float, Integer, LargeBinary, String, Table
 
     predictions = Table(
         PREDICTIONS,
@@ -55,6 +62,7 @@ def _tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("stage", String(32)),
         Column("assigned_to", String(200)),
         Column("scored_at", DateTime, nullable=False),
+        Column("client", String(MAX_CLIENT)),
     )
     outcomes = Table(
         OUTCOMES,
@@ -65,7 +73,20 @@ def _tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("import_id", String(32), nullable=False, index=True),
         Column("imported_at", DateTime, nullable=False),
     )
-    return predictions, outcomes
+    idempotency = Table(
+        IDEMPOTENCY,
+        metadata,
+        # "" for requests without a client (no tokens configured): a key is only ever seen by its own client.
+        Column("client", String(MAX_CLIENT), primary_key=True),
+        Column("idempotency_key", String(MAX_KEY), primary_key=True),
+        Column("request_hash", String(64), nullable=False),
+        Column("request_id", String(32), nullable=False),
+        Column("endpoint", String(16), nullable=False),
+        Column("answer", LargeBinary, nullable=False),  # the response body sent, zlib-compressed
+        Column("created_at", DateTime, nullable=False),
+        Column("expires_at", DateTime, nullable=False, index=True),
+    )
+    return predictions, outcomes, idempotency
 
 
 def _shown(url: str) -> str:
@@ -118,10 +139,22 @@ def open_engine(url: str) -> Engine:
     _tables(metadata)
     try:
         metadata.create_all(engine)
+        _add_missing_columns(engine)
     except SQLAlchemyError as exc:
         engine.dispose()
         raise PredictionLogError(f"cannot create the tables of the prediction log {_shown(url)}: {exc}") from None
     return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Columns added to `predictions` since a log was created (`client`), added to an older log in place."""
+    from sqlalchemy import inspect
+
+    present = {column["name"] for column in inspect(engine).get_columns(PREDICTIONS)}
+    if "client" not in present:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"ALTER TABLE {PREDICTIONS} ADD COLUMN client VARCHAR({MAX_CLIENT})")
+        log.info("prediction log: added the column %s.client", PREDICTIONS)
 
 
 _LOG_COLUMNS: Final = (
@@ -133,40 +166,96 @@ _LOG_COLUMNS: Final = (
     "stage",
     "assigned_to",
     "scored_at",
+    "client",
+)
+_KEY_COLUMNS: Final = (
+    "client",
+    "idempotency_key",
+    "request_hash",
+    "request_id",
+    "endpoint",
+    "answer",
+    "created_at",
+    "expires_at",
 )
 
 
-def _positional_insert(engine: Engine) -> str | None:
-    """The INSERT of a prediction row in the driver's own positional placeholders; None for named styles."""
-    placeholder = {"qmark": "?", "format": "%s"}.get(engine.dialect.paramstyle)
+def _marks(engine: Engine, n: int) -> str | None:
+    """`n` placeholders in the driver's own positional style; None for named styles."""
     if engine.dialect.paramstyle == "numeric":
-        marks = ", ".join(f":{k + 1}" for k in range(len(_LOG_COLUMNS)))
-    elif placeholder is not None:
-        marks = ", ".join([placeholder] * len(_LOG_COLUMNS))
-    else:
-        return None
-    return f"INSERT INTO {PREDICTIONS} ({', '.join(_LOG_COLUMNS)}) VALUES ({marks})"
+        return ", ".join(f":{k + 1}" for k in range(n))
+    placeholder = {"qmark": "?", "format": "%s"}.get(engine.dialect.paramstyle)
+    return None if placeholder is None else ", ".join([placeholder] * n)
+
+
+def _positional_insert(engine: Engine, table: str = PREDICTIONS, columns: Sequence[str] = _LOG_COLUMNS) -> str | None:
+    """The INSERT of a row in the driver's own positional placeholders; None for named styles."""
+    marks = _marks(engine, len(columns))
+    return None if marks is None else f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+
+
+@dataclass(frozen=True)
+class IdempotentAnswer:
+    """The answer to a request sent with an Idempotency-Key, stored with its log rows for retries."""
+
+    client: str  # "" without auth
+    key: str
+    request_hash: str  # sha256 of the validated request: a retry must send the same one
+    request_id: str
+    endpoint: str
+    answer: bytes  # the response body, as sent
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    request_hash: str
+    request_id: str
+    endpoint: str
+    answer: bytes
 
 
 class PredictionLog:
     """Appends scored leads to the log; a failure raises `PredictionLogError` (the API answers 503)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, idempotency_ttl: timedelta = timedelta(hours=24)) -> None:
         from sqlalchemy import MetaData
         from sqlalchemy.exc import SQLAlchemyError
 
         self.url = url
         self.shown_url = _shown(url)
         self.engine = open_engine(url)
-        self.predictions, self.outcomes = _tables(MetaData())
+        self.idempotency_ttl = idempotency_ttl
+        self.predictions, self.outcomes, self.idempotency = _tables(MetaData())
         self._positional_insert = _positional_insert(self.engine)
+        self._positional_key_insert = _positional_insert(self.engine, IDEMPOTENCY, _KEY_COLUMNS)
+        marks = _marks(self.engine, 3)
+        self._positional_key_expire = (
+            None
+            if marks is None
+            else f"DELETE FROM {IDEMPOTENCY} WHERE client = {marks.split(', ')[0]} AND idempotency_key = "
+            f"{marks.split(', ')[1]} AND expires_at <= {marks.split(', ')[2]}"
+        )
         # What the driver raises when it is used directly (the positional path below).
-        self._driver_error: type[Exception] = getattr(self.engine.dialect.loaded_dbapi, "Error", SQLAlchemyError)
+        dbapi = self.engine.dialect.loaded_dbapi
+        self._driver_error: type[Exception] = getattr(dbapi, "Error", SQLAlchemyError)
+        self._driver_integrity_error: type[Exception] = getattr(dbapi, "IntegrityError", SQLAlchemyError)
         datetime_type = self.predictions.c.scored_at.type
         self._datetime_to_db = datetime_type.dialect_impl(self.engine.dialect).bind_processor(self.engine.dialect)
+        self._next_purge = datetime.min
 
-    def record(self, rows: LogRows, at: datetime | None = None) -> None:
-        from sqlalchemy.exc import SQLAlchemyError
+    def record(
+        self,
+        rows: LogRows,
+        at: datetime | None = None,
+        client: str | None = None,
+        idempotent: IdempotentAnswer | None = None,
+    ) -> None:
+        """Append `rows` (and store `idempotent`'s answer) in one transaction.
+
+        Raises `IdempotencyConflict` when another request recorded the same client and key first (nothing of
+        this one is written), `PredictionLogError` when the log cannot be written.
+        """
+        from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
         when = (at or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
         n = len(rows.lead_ids)
@@ -176,23 +265,40 @@ class PredictionLog:
         assigned = rows.assigned_to if rows.assigned_to is not None else [None] * n
         try:
             if self._positional_insert is not None:
-                self._insert_positional(rows, stage, assigned, when)
+                self._insert_positional(rows, stage, assigned, when, client, idempotent)
             else:
-                self._insert_core(rows, stage, assigned, when)
+                self._insert_core(rows, stage, assigned, when, client, idempotent)
+        except (IntegrityError, self._driver_integrity_error) as exc:
+            if idempotent is None:
+                raise PredictionLogError(
+                    f"the prediction log {self.shown_url} cannot be written ({type(exc).__name__}); nothing was scored"
+                ) from exc
+            raise IdempotencyConflict(f"Idempotency-Key {idempotent.key!r} was recorded by another request") from None
         except (SQLAlchemyError, self._driver_error) as exc:
             raise PredictionLogError(
                 f"the prediction log {self.shown_url} cannot be written ({type(exc).__name__}: "
                 f"{getattr(exc, 'orig', None) or exc}); nothing was scored"
             ) from exc
+        if idempotent is not None and when >= self._next_purge:
+            self.purge_expired(when)
+
+    def _db_time(self, when: datetime) -> Any:
+        return self._datetime_to_db(when) if self._datetime_to_db is not None else when
 
     def _insert_positional(
-        self, rows: LogRows, stage: Sequence[str | None], assigned: Sequence[str | None], when: datetime
+        self,
+        rows: LogRows,
+        stage: Sequence[str | None],
+        assigned: Sequence[str | None],
+        when: datetime,
+        client: str | None,
+        idempotent: IdempotentAnswer | None,
     ) -> None:
         # One executemany of plain tuples straight to the driver, on a pooled connection, in one transaction:
         # a 10,000-lead /rank is logged in a fraction of the time SQLAlchemy's per-row parameter processing
         # takes, and a single lead in half the time of a SQLAlchemy transaction around it.
         assert self._positional_insert is not None
-        scored_at = self._datetime_to_db(when) if self._datetime_to_db is not None else when
+        scored_at = self._db_time(when)
         params = list(
             zip(
                 repeat(rows.request_id),
@@ -203,6 +309,7 @@ class PredictionLog:
                 stage,
                 assigned,
                 repeat(scored_at),
+                repeat(client),
                 strict=False,  # `repeat` is endless; the lead columns set the length
             )
         )
@@ -210,6 +317,11 @@ class PredictionLog:
         try:
             cursor = conn.cursor()
             try:
+                if idempotent is not None:
+                    # The key first: a retry that lost the race fails here, before it writes any row.
+                    assert self._positional_key_insert is not None and self._positional_key_expire is not None
+                    cursor.execute(self._positional_key_expire, (idempotent.client, idempotent.key, scored_at))
+                    cursor.execute(self._positional_key_insert, self._key_row(idempotent, when))
                 cursor.executemany(self._positional_insert, params)
             finally:
                 cursor.close()
@@ -220,10 +332,28 @@ class PredictionLog:
         finally:
             conn.close()  # back to the pool
 
+    def _key_row(self, idempotent: IdempotentAnswer, when: datetime) -> tuple[Any, ...]:
+        return (
+            idempotent.client,
+            idempotent.key,
+            idempotent.request_hash,
+            idempotent.request_id,
+            idempotent.endpoint,
+            zlib.compress(idempotent.answer, 1),
+            self._db_time(when),
+            self._db_time(when + self.idempotency_ttl),
+        )
+
     def _insert_core(
-        self, rows: LogRows, stage: Sequence[str | None], assigned: Sequence[str | None], when: datetime
+        self,
+        rows: LogRows,
+        stage: Sequence[str | None],
+        assigned: Sequence[str | None],
+        when: datetime,
+        client: str | None,
+        idempotent: IdempotentAnswer | None,
     ) -> None:
-        from sqlalchemy import insert
+        from sqlalchemy import delete, insert
 
         params = [
             {
@@ -235,11 +365,63 @@ class PredictionLog:
                 "stage": st,
                 "assigned_to": rep,
                 "scored_at": when,
+                "client": client,
             }
             for lead_id, p, st, rep in zip(rows.lead_ids, rows.p_close.tolist(), stage, assigned, strict=True)
         ]
         with self.engine.begin() as conn:
+            if idempotent is not None:
+                keys = self.idempotency.c
+                conn.execute(
+                    delete(self.idempotency).where(
+                        keys.client == idempotent.client,
+                        keys.idempotency_key == idempotent.key,
+                        keys.expires_at <= when,
+                    )
+                )
+                row = dict(zip(_KEY_COLUMNS, self._key_row(idempotent, when), strict=True))
+                conn.execute(
+                    insert(self.idempotency), {**row, "created_at": when, "expires_at": when + self.idempotency_ttl}
+                )
             conn.execute(insert(self.predictions), params)
+
+    def stored_answer(self, client: str, key: str, now: datetime | None = None) -> StoredAnswer | None:
+        """The answer stored for `client`'s Idempotency-Key `key`, unless there is none or it has expired."""
+        from sqlalchemy import select
+        from sqlalchemy.exc import SQLAlchemyError
+
+        when = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+        keys = self.idempotency.c
+        query = select(keys.request_hash, keys.request_id, keys.endpoint, keys.answer).where(
+            keys.client == client, keys.idempotency_key == key, keys.expires_at > when
+        )
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(query).first()
+        except SQLAlchemyError as exc:
+            raise PredictionLogError(
+                f"the prediction log {self.shown_url} cannot be read ({type(exc).__name__}: "
+                f"{getattr(exc, 'orig', None) or exc}); nothing was scored"
+            ) from exc
+        if row is None:
+            return None
+        return StoredAnswer(row.request_hash, row.request_id, row.endpoint, zlib.decompress(row.answer))
+
+    def purge_expired(self, now: datetime | None = None) -> int:
+        """Delete expired Idempotency-Keys; how many. Runs at most once an hour per process as keys are stored."""
+        from sqlalchemy import delete
+        from sqlalchemy.exc import SQLAlchemyError
+
+        when = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+        self._next_purge = when + timedelta(hours=1)
+        try:
+            with self.engine.begin() as conn:
+                return int(
+                    conn.execute(delete(self.idempotency).where(self.idempotency.c.expires_at <= when)).rowcount or 0
+                )
+        except SQLAlchemyError as exc:  # a purge that fails is retried at the next one; the keys are still valid
+            log.warning("prediction log: cannot delete expired idempotency keys (%s)", type(exc).__name__)
+            return 0
 
     def read(self) -> pd.DataFrame:
         """All logged predictions (for monitoring and tests)."""
@@ -352,7 +534,7 @@ def import_outcomes(path: str | Path, url: str) -> OutcomesReport:
     frame = read_outcomes_file(path)
     n_rows = int(frame.attrs.get("rows_read", len(frame)))
     engine = open_engine(url)
-    predictions, outcomes = _tables(MetaData())
+    predictions, outcomes, _ = _tables(MetaData())
     import_id = uuid.uuid4().hex
     now = datetime.now(UTC).replace(tzinfo=None)
     ids = frame[c.LEAD_ID].tolist()

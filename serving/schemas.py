@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict  # pydantic needs this one on Python 3.11
 
 from handoff import CapacitySpec, Rep
+from serving.errors import ERROR_CODES, PROBLEM_CODES, ErrorCode, ProblemCode
 
 # A timestamp must at least start like a calendar date: pandas would otherwise read "now" or "today".
 TIMESTAMP_PATTERN: Final = r"^\d{4}-\d{2}-\d{2}"
@@ -434,13 +435,46 @@ class ModelInfo(BaseModel):
     )
 
 
-class ErrorBody(BaseModel):
-    """Every 4xx/5xx answer of the API."""
+class ProblemBody(BaseModel):
+    """One thing wrong with a request."""
 
-    error: str = Field(json_schema_extra=_example("invalid request: 1 problem"))
-    problems: list[dict[str, str]] = Field(
-        description="One entry per problem: `path` (JSON path in the request) and `message`.",
+    path: str = Field(
+        description="Where: a JSON path in the body (`leads[0].events[2].ts`), `headers.<name>` or `body`.",
+        json_schema_extra=_example("leads[0].events[2].ts"),
+    )
+    message: str = Field(
+        description="What, for people (may be reworded between versions).",
+        json_schema_extra=_example("cannot read this as an ISO 8601 timestamp (e.g. 2026-09-28T14:05:00Z)"),
+    )
+    code: ProblemCode = Field(
+        description="What, for programs (stable): " + ", ".join(PROBLEM_CODES) + ".",
+        json_schema_extra=_example("invalid_timestamp"),
+    )
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the API."""
+
+    error: str = Field(
+        description="What went wrong, for people.", json_schema_extra=_example("invalid request: 1 problem")
+    )
+    code: ErrorCode = Field(
+        description="The kind of error, for programs (stable): " + ", ".join(ERROR_CODES) + ".",
+        json_schema_extra=_example("invalid_request"),
+    )
+    problems: list[ProblemBody] = Field(
+        description="Every problem found (the first 50), each with its JSON path; empty when the error is about "
+        "the request as a whole.",
         json_schema_extra=_example(
-            [{"path": "leads[0].events[2].ts", "message": "cannot read '2026-13-01' as a timestamp"}]
+            [
+                {
+                    "path": "leads[0].events[2].ts",
+                    "message": "cannot read this as an ISO 8601 timestamp (e.g. 2026-09-28T14:05:00Z)",
+                    "code": "invalid_timestamp",
+                }
+            ]
         ),
+    )
+    problems_not_shown: int | None = Field(
+        default=None, ge=1, description="How many more problems there were beyond the first 50 (absent if none)."
     )

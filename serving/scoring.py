@@ -190,7 +190,10 @@ class ScoringEngine:
                 raise RequestError(
                     400,
                     f"objective 'value' needs a deal_value on every lead; {len(missing)} lead(s) have none",
-                    [Problem(f"leads[{i}].deal_value", "required for objective 'value'") for i in missing],
+                    [
+                        Problem(f"leads[{i}].deal_value", "required for objective 'value'", "missing_field")
+                        for i in missing
+                    ],
                 )
         if horizon_days is not None and np.isnan(pred.expected_days).all():
             raise RequestError(

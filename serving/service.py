@@ -9,11 +9,13 @@ with `bentoml build` (see bentofile.yaml) and serve that. Configuration comes fr
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
 import operator
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -26,11 +28,12 @@ from starlette.responses import Response
 
 from marketing.page import router as review_page
 from serving.config import ServiceSettings
-from serving.errors import PredictionLogError, RequestError
+from serving.errors import IdempotencyConflict, ModelStoreError, PredictionLogError, RequestError, error_body
 from serving.inputs import Limits
-from serving.middleware import ApiGuard, bentoml_options
+from serving.middleware import CLIENT_STATE, ApiGuard, bentoml_options
 from serving.model_store import load_model, model_tag_from_env, stored_model
-from serving.predictions import PredictionLog
+from serving.openapi import IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY, REPLAYED_HEADER
+from serving.predictions import IdempotentAnswer, PredictionLog
 from serving.schemas import (
     LEAD_EXAMPLE,
     Capacity,
@@ -96,6 +99,60 @@ def _json(status: int, body: dict[str, Any]) -> Response:
     return Response(to_json(body, inf_nan_mode="null"), status_code=status, media_type="application/json")
 
 
+def _not_ready() -> Response:
+    return _json(
+        503,
+        error_body(
+            503, "the service has no model loaded and is not ready (the server's log says why)", [], "not_ready"
+        ),
+    )
+
+
+def _startup_problem(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):  # a LEADRANK_* setting; inputs are hidden (tokens are secrets)
+        return "invalid setting " + "; ".join(
+            f"LEADRANK_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+    return str(exc)
+
+
+@dataclass(frozen=True)
+class _Key:
+    """A request's Idempotency-Key: whose, which, and the fingerprint a retry must match."""
+
+    client: str
+    key: str
+    request_hash: str
+    endpoint: str
+
+
+def _idempotency_key(ctx: bentoml.Context, endpoint: str, payload: Any) -> _Key | Response | None:
+    """The request's Idempotency-Key, None without one, or the 400 answer to a malformed one."""
+    request = ctx.request
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and all("!" <= ch <= "~" for ch in key)):
+        return _json(
+            400,
+            error_body(
+                400,
+                "invalid Idempotency-Key header",
+                [
+                    {
+                        "path": f"headers.{IDEMPOTENCY_HEADER.lower()}",
+                        "message": f"1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters without spaces, e.g. a UUID",
+                        "code": "invalid_value",
+                    }
+                ],
+            ),
+        )
+    client = request.scope.get("state", {}).get(CLIENT_STATE) or ""
+    # The validated request, not its bytes: a retry may reformat the JSON, but not change what it asks.
+    request_hash = hashlib.sha256(to_json([endpoint, payload])).hexdigest()
+    return _Key(client, key, request_hash, endpoint)
+
+
 @bentoml.service(name="leadrank", **bentoml_options())
 @bentoml.asgi_app(model_api, path="/")
 class LeadScorer:
@@ -111,6 +168,19 @@ class LeadScorer:
         # and a 10,000-lead /rank (1.3 million objects) set off a full collection every few requests (0.2 s
         # each, measured). Full collections now come ten times less often, and skip what is loaded below.
         gc.set_threshold(*GC_THRESHOLDS)
+        self._ready = False
+        self._big_requests: anyio.CapacityLimiter | None = None
+        try:
+            self._start()
+        except (ModelStoreError, PredictionLogError, ValidationError) as exc:
+            # Raising here would make BentoML log three tracebacks and restart the worker in a loop, with
+            # requests hanging meanwhile. Instead the worker stays up, never ready: /readyz answers 503, and so
+            # do /score, /rank and /model, at once. One line says why.
+            log.error("leadrank cannot serve, and will not become ready: %s", _startup_problem(exc))
+            return
+        self._ready = True
+
+    def _start(self) -> None:
         settings = ServiceSettings()
         loaded = load_model(stored_model(_model_tag(str(type(self).model_ref.tag))))
         limits = Limits(max_batch=settings.max_batch, max_events_per_lead=settings.max_events_per_lead)
@@ -119,40 +189,51 @@ class LeadScorer:
             **loaded.info,
             limits={"max_batch": limits.max_batch, "max_events_per_lead": limits.max_events_per_lead},
         )
-        self.log = PredictionLog(settings.resolved_prediction_db())
-        # One request through the whole path, unlogged, so the first real one does not pay for lazy set-up.
-        self.engine.score([Lead.model_validate(LEAD_EXAMPLE)], time.time_ns() // 1000)
+        self.log = PredictionLog(
+            settings.resolved_prediction_db(), idempotency_ttl=timedelta(hours=settings.idempotency_ttl_hours)
+        )
+        self.log.purge_expired()
+        # One request through the whole path, unlogged, so the first real one does not pay for lazy set-up. No
+        # attributes: the example's could contradict the types of a model trained on another CRM's export.
+        try:
+            self.engine.score([Lead.model_validate({**LEAD_EXAMPLE, "attributes": {}})], time.time_ns() // 1000)
+        except RequestError as exc:  # the model still scores what fits its schema
+            log.warning("warm-up request refused (%s); the first request will be slower", exc.message)
         gc.collect()
         gc.freeze()  # the model, the libraries and BentoML stay for the process's life: no collection re-walks them
-        self._big_requests: anyio.CapacityLimiter | None = None
-        self._ready = True
         log.info(
             "serving %s (MLflow version %s), prediction log %s", loaded.tag, loaded.model_version, self.log.shown_url
         )
 
     def __is_ready__(self) -> bool:
-        return getattr(self, "_ready", False)
+        return self._ready
 
     @bentoml.api(route="/score", input_spec=ScoreRequest, output_spec=ScoreResponse)
-    async def score(self, leads: list[Lead]) -> Response:
+    async def score(self, leads: list[Lead], ctx: bentoml.Context) -> Response:
         """Score leads: the calibrated chance each one closes, its expected selling hours and days to close,
         and the three reasons pushing its score up and the three pushing it down. Leads come back in request
-        order; every scored lead is recorded in the prediction log before the answer is sent."""
-        return await self._serve(leads, lambda now_us: self.engine.score(leads, now_us))
+        order; every scored lead is recorded in the prediction log before the answer is sent. A retry with the
+        same Idempotency-Key gets the same answer and is not logged again."""
+        return await self._handle(ctx, "score", leads, leads, lambda now_us: self.engine.score(leads, now_us))
 
     @bentoml.api(route="/rank", input_spec=RankRequest, output_spec=RankResponse)
     async def rank(
         self,
         leads: list[Lead],
         capacity: Capacity,
+        ctx: bentoml.Context,
         objective: Objective = "closes",
         horizon_days: float | None = None,
     ) -> Response:
         """Score leads and hand sales exactly the ones that fit the team's capacity: every lead with its rank,
         stage (sales_ready, marketing_qualified, nurture), assigned rep and reasons, plus the cut-off and a
         one-sentence statement of what 'qualified' means with this capacity."""
-        return await self._serve(
-            leads, lambda now_us: self.engine.rank(leads, capacity, objective, horizon_days, now_us)
+        return await self._handle(
+            ctx,
+            "rank",
+            leads,
+            [leads, capacity, objective, horizon_days],
+            lambda now_us: self.engine.rank(leads, capacity, objective, horizon_days, now_us),
         )
 
     @model_api.get(
@@ -163,31 +244,89 @@ class LeadScorer:
         "and the feature schema.",
         responses={401: {"model": ErrorBody, "description": "Missing or invalid bearer token."}},
     )
-    def model(self) -> ModelInfo:
+    def model(self) -> ModelInfo | Response:
+        if not self._ready:
+            return _not_ready()
         return self.info
 
-    async def _serve(self, leads: list[Lead], work: Callable[[int], Answer]) -> Response:
+    async def _handle(
+        self, ctx: bentoml.Context, endpoint: str, leads: list[Lead], payload: Any, work: Callable[[int], Answer]
+    ) -> Response:
+        if not self._ready:
+            response = _not_ready()
+        else:
+            key = _idempotency_key(ctx, endpoint, payload)
+            response = key if isinstance(key, Response) else await self._serve(ctx, leads, key, work)
+        # BentoML sends the status of `ctx.response` for an API method that takes the context.
+        ctx.response.status_code = response.status_code
+        return response
+
+    async def _serve(
+        self, ctx: bentoml.Context, leads: list[Lead], key: _Key | None, work: Callable[[int], Answer]
+    ) -> Response:
+        client = ctx.request.scope.get("state", {}).get(CLIENT_STATE)
         # A few leads take a millisecond or two: handing them to a thread would cost more than the work
         # (and, under load, a wait for the GIL). Bigger requests go to a thread, one at a time, so health
         # checks and small requests keep being answered meanwhile.
         if len(leads) <= INLINE_LEADS and sum(map(len, map(_events, leads))) <= INLINE_EVENTS:
-            return self._answer(work)
+            return self._answer(work, client, key)
         if self._big_requests is None:
             self._big_requests = anyio.CapacityLimiter(1)
-        return await anyio.to_thread.run_sync(self._answer, work, limiter=self._big_requests)
+        return await anyio.to_thread.run_sync(self._answer, work, client, key, limiter=self._big_requests)
 
-    def _answer(self, work: Callable[[int], Answer]) -> Response:
-        scored_at = datetime.now(UTC)
+    def _answer(self, work: Callable[[int], Answer], client: str | None, key: _Key | None) -> Response:
         try:
-            answer = work(time.time_ns() // 1000)
-        except RequestError as exc:
-            return _json(exc.status, exc.body())
-        try:
-            self.log.record(answer.log_rows, scored_at)
+            if key is not None and (replayed := self._replay(key)) is not None:
+                return replayed
+            scored_at = datetime.now(UTC)
+            try:
+                answer = work(time.time_ns() // 1000)
+            except RequestError as exc:
+                return _json(exc.status, exc.body())
+            data = to_json(answer.body, inf_nan_mode="null")
+            stored = None
+            if key is not None:
+                stored = IdempotentAnswer(
+                    key.client, key.key, key.request_hash, answer.log_rows.request_id, key.endpoint, data
+                )
+            try:
+                self.log.record(answer.log_rows, scored_at, client=client, idempotent=stored)
+            except IdempotencyConflict:
+                # The same request, retried while this one was scored, was recorded first: answer as it did.
+                assert key is not None
+                replayed = self._replay(key)
+                if replayed is None:  # recorded and expired in between: only with an absurdly short expiry
+                    raise PredictionLogError("the Idempotency-Key's record vanished; retry the request") from None
+                return replayed
         except PredictionLogError as exc:
             log.error("%s", exc)
-            return _json(503, {"error": str(exc), "problems": []})
-        return _json(200, answer.body)
+            return _json(503, error_body(503, str(exc), []))
+        return Response(data, status_code=200, media_type="application/json")
+
+    def _replay(self, key: _Key) -> Response | None:
+        """The stored answer to an earlier request with `key`; a 422 if that request was a different one."""
+        stored = self.log.stored_answer(key.client, key.key)
+        if stored is None:
+            return None
+        if stored.request_hash != key.request_hash or stored.endpoint != key.endpoint:
+            return _json(
+                422,
+                error_body(
+                    422,
+                    f"this Idempotency-Key was used for a different request (request_id {stored.request_id} on "
+                    f"/{stored.endpoint}); send a new key with a new request",
+                    [
+                        {
+                            "path": f"headers.{IDEMPOTENCY_HEADER.lower()}",
+                            "message": "already used for a different request",
+                            "code": "idempotency_key_reused",
+                        }
+                    ],
+                ),
+            )
+        return Response(
+            stored.answer, status_code=200, media_type="application/json", headers={REPLAYED_HEADER: "true"}
+        )
 
 
 # mypy sees the decorated class, not the BentoML Service object the decorator returns.

@@ -107,3 +107,15 @@ def test_serve_starts_bentoml_and_warns_when_open(trained: Trained, monkeypatch:
     assert result.exit_code == 0 and "WITHOUT authentication" not in text_of(result)
     result = run("--port", "3999")
     assert "WITHOUT authentication" not in text_of(result) and "127.0.0.1:3999" in text_of(result)
+
+
+def test_serve_binds_to_localhost_unless_told(trained: Trained, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bentoml
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(bentoml, "serve", lambda service, **kwargs: calls.append(kwargs))
+    monkeypatch.delenv("LEADRANK_API_TOKENS", raising=False)
+    result = run()
+    assert result.exit_code == 0, text_of(result)
+    assert [call["host"] for call in calls] == ["127.0.0.1"] and calls[0]["port"] == 3000
+    assert "WITHOUT authentication" not in text_of(result)

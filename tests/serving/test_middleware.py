@@ -58,24 +58,71 @@ def test_bentoml_validation_errors_get_the_api_format() -> None:
     assert r.status_code == 400
     assert r.json() == {
         "error": "invalid request: 2 problems",
+        "code": "invalid_request",
         "problems": [
-            {"path": "leads[0].lead_id", "message": "required"},
-            {"path": "leads[1].events[2].ts", "message": "expected an ISO 8601 timestamp like 2026-09-28T14:05:00Z"},
+            {"path": "leads[0].lead_id", "message": "required", "code": "missing_field"},
+            {
+                "path": "leads[1].events[2].ts",
+                "message": "expected an ISO 8601 timestamp like 2026-09-28T14:05:00Z",
+                "code": "invalid_timestamp",
+            },
         ],
     }
     assert int(r.headers["content-length"]) == len(r.content)
     r = client().post("/wrapped", json={})
-    assert r.json() == {"error": "not allowed", "problems": []}
+    assert r.json() == {"error": "not allowed", "code": "not_json", "problems": []}
 
 
 def test_own_error_bodies_pass_unchanged() -> None:
-    assert normalise_error_body(400, {"error": "x", "problems": [{"path": "a", "message": "b"}]}) is None
+    own = {"error": "x", "code": "invalid_request", "problems": [{"path": "a", "message": "b", "code": "wrong_type"}]}
+    assert normalise_error_body(400, own) is None
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        ({"type": "missing", "loc": ["leads", 0, "source"], "msg": "Field required"}, "missing_field"),
+        ({"type": "extra_forbidden", "loc": ["leads", 0, "x"], "msg": "Extra inputs"}, "unknown_field"),
+        (
+            {"type": "string_type", "loc": ["leads", 0, "lead_id"], "msg": "Input should be a valid string"},
+            "wrong_type",
+        ),
+        ({"type": "model_type", "loc": [], "msg": "Input should be an object"}, "wrong_type"),
+        ({"type": "json_invalid", "loc": [], "msg": "Invalid JSON: EOF"}, "not_json"),
+        ({"type": "greater_than", "loc": ["horizon_days"], "msg": "Input should be greater than 0"}, "invalid_value"),
+        ({"type": "value_error", "loc": ["leads", 0, "attributes", "a"], "msg": "Value error, NaN"}, "invalid_value"),
+        ({"type": "string_pattern_mismatch", "loc": ["leads", 0, "as_of"], "msg": "should match"}, "invalid_timestamp"),
+    ],
+)
+def test_pydantic_errors_get_a_stable_code(error: dict[str, Any], code: str) -> None:
+    body = normalise_error_body(400, {"error": "x", "detail": [error]})
+    assert body is not None and body["code"] == "invalid_request"
+    assert [p["code"] for p in body["problems"]] == [code]
+
+
+async def plain_text_app(scope: Any, receive: Any, send: Any) -> None:
+    """Starlette's own answers to an unknown path or method: plain text."""
+    status = 405 if scope["method"] == "GET" else 404
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"allow", b"POST")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"Method Not Allowed" if status == 405 else b"Not Found"})
+
+
+def test_plain_text_errors_get_the_api_format() -> None:
+    guarded = TestClient(ApiGuard(plain_text_app, tokens=[]))
+    r = guarded.get("/score")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert r.headers["content-type"] == "application/json" and int(r.headers["content-length"]) == len(r.content)
+    assert r.json()["code"] == "method_not_allowed" and r.json()["problems"] == []
+    r = guarded.post("/nowhere", json={})
+    assert r.status_code == 404 and r.json()["code"] == "not_found" and "/score" in r.json()["error"]
 
 
 def test_non_json_bodies_are_415() -> None:
     for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
         r = client().post("/score", content=b"{}", headers={"content-type": content_type})
         assert r.status_code == 415 and "application/json" in r.json()["error"]
+        assert r.json()["code"] == "not_json" and r.json()["problems"][0]["code"] == "not_json"
     assert (
         client().post("/score", content=b"{}", headers={"content-type": "application/json; charset=utf-8"}).status_code
         == 200
@@ -88,6 +135,7 @@ def test_non_json_bodies_are_415() -> None:
 def test_large_bodies_are_413() -> None:
     r = client(max_body=10).post("/score", content=b"x" * 11, headers={"content-type": "application/json"})
     assert r.status_code == 413 and "10 bytes" in r.json()["error"]
+    assert r.json()["code"] == "too_large" and r.json()["problems"][0]["code"] == "too_large"
 
     def chunks() -> Any:
         for _ in range(5):
@@ -100,7 +148,11 @@ def test_large_bodies_are_413() -> None:
 
 def test_auth() -> None:
     guarded = client(tokens=["secret"])
-    assert guarded.post("/score", json={}).status_code == 401
+    r = guarded.post("/score", json={})
+    assert r.status_code == 401 and r.json()["code"] == "unauthorized"
+    assert r.json()["problems"] == [
+        {"path": "headers.authorization", "message": "send 'Authorization: Bearer <token>'", "code": "unauthorized"}
+    ]
     assert guarded.post("/score", json={}, headers={"Authorization": "Bearer nope"}).status_code == 401
     assert guarded.post("/score", json={}, headers={"Authorization": "bearer secret"}).status_code == 200
     assert guarded.get("/model", headers={"Authorization": "Bearer secret"}).status_code == 200

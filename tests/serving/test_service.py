@@ -442,7 +442,9 @@ def test_every_scored_lead_is_logged(client: Any, trained: Trained) -> None:
         "stage",
         "assigned_to",
         "scored_at",
+        "client",
     }
+    assert rows["client"].isna().all()  # no tokens configured: no client to name
 
 
 def test_rank_logs_stage_and_rep(client: Any, trained: Trained) -> None:
@@ -476,6 +478,7 @@ def test_a_log_that_cannot_be_written_is_503(client: Any, instance: Any) -> None
         r = client.post("/score", json={"leads": [lead()]})
         assert r.status_code == 503
         assert "prediction log" in r.json()["error"] and "nothing was scored" in r.json()["error"]
+        assert r.json()["code"] == "log_unavailable" and r.json()["problems"] == []
     finally:
         with instance.log.engine.begin() as conn:
             conn.execute(text(f"ALTER TABLE {broken}_away RENAME TO {broken}"))
