@@ -103,6 +103,14 @@ def _monotone(column: str) -> int:
 
 
 @dataclass(frozen=True)
+class FeatureValues:
+    """Features already computed by `EngagementFeatures.transform_columns` (features x leads). Training computes
+    the features of every lead once and scores subsets of them through `predict` without computing them again."""
+
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
 class Prediction:
     """Per lead (input order): the three estimates and, when asked for, what explains the probability."""
 
@@ -190,7 +198,7 @@ class LeadModel:
 
     # --- the one prediction path -------------------------------------------------------------------------------
 
-    def predict(self, X: LeadBatch | LeadColumns, *, explain: bool = False) -> Prediction:
+    def predict(self, X: LeadBatch | LeadColumns | FeatureValues, *, explain: bool = False) -> Prediction:
         """Score leads (a `LeadBatch`, or the `LeadColumns` a request was parsed into): calibrated probability to
         close, expected selling hours, expected days to close and, with `explain`, what moved the probability.
 
@@ -203,8 +211,12 @@ class LeadModel:
         - everything else: without = the calibrated probability of the raw score minus the group's TreeSHAP
           share, i.e. against the average training lead.
         """
-        columns = X if isinstance(X, LeadColumns) else self.features.columns_of(X)[1]
-        values = self.features.transform_columns(columns)
+        if isinstance(X, FeatureValues):
+            values = X.values
+        else:
+            values = self.features.transform_columns(
+                X if isinstance(X, LeadColumns) else self.features.columns_of(X)[1]
+            )
         M = self.input.matrix(values)
         n = len(M)
         contributions = self._contributions(M) if explain else None

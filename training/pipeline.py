@@ -28,7 +28,7 @@ import pandas as pd
 from features import contract as c
 from features.contract import LeadBatch
 from features.engagement import EngagementFeatures
-from model import Calibrator, LeadModel, ModelInput
+from model import Calibrator, FeatureValues, LeadModel, ModelInput
 from training import backtest as bt
 from training import candidates as cand
 from training import evaluate as ev
@@ -305,7 +305,8 @@ def train(data: TrainingData, options: TrainOptions | None = None, progress: Pro
         for w in windows if len(windows) > 1 else ():
             clf = fit_classifier(fold.fit_rows(w), fold.val, params)
             fitted[(fold.number, w)] = clf
-            scores[w].append(ev.ranking_metrics(y[fold.test], clf.booster_.predict(M[fold.test]))["roc_auc"])
+            unscaled = LeadModel(fe, _frozen(clf), Calibrator("none")).predict(FeatureValues(values[:, fold.test]))
+            scores[w].append(ev.ranking_metrics(y[fold.test], unscaled.p_close)["roc_auc"])
     if len(windows) > 1:
         window, why = bt.choose_window(scores)
     else:
@@ -320,7 +321,7 @@ def train(data: TrainingData, options: TrainOptions | None = None, progress: Pro
         calibrator, _ = _fit_calibrator(
             np.asarray(frozen.predict(M[fold.val]), dtype=np.float64), y[fold.val], opts.seed
         )
-        p = calibrator.predict(np.asarray(frozen.predict(M[fold.test]), dtype=np.float64))
+        p = LeadModel(fe, frozen, calibrator).predict(FeatureValues(values[:, fold.test])).p_close
         fold_models[fold.number] = (clf, calibrator)
         info = split_info(
             closed, y, ordered.kind, ordered.time_col,
@@ -374,7 +375,8 @@ def train(data: TrainingData, options: TrainOptions | None = None, progress: Pro
     )
     test_leads = closed.iloc[split.test].reset_index(drop=True)
     test_batch = LeadBatch(test_leads, data.batch.events)
-    scored_test = evaluation_model.predict_frame(test_batch)
+    # The features of every closed lead are computed once, above: score the newest window from them.
+    scored_test = evaluation_model.predict(FeatureValues(values[:, split.test])).frame(test_leads[c.LEAD_ID])
     probs_test["lightgbm"] = scored_test["p_close"].to_numpy()
 
     say("[6/7] evaluating on the newest window")

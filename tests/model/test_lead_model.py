@@ -127,3 +127,13 @@ def test_predict_frame_is_the_scored_table(lead_model: LeadModel, history: Simul
     assert list(frame.columns) == ["lead_id", "p_close", "expected_hours", "expected_days_to_close"]
     assert frame["lead_id"].tolist() == batch.leads["lead_id"].astype(str).tolist()
     assert frame["p_close"].between(0, 1).all() and frame["p_close"].nunique() > 5  # probabilities, not labels
+
+
+def test_precomputed_feature_values_score_as_the_tables_do(lead_model: LeadModel, history: SimulatedHistory) -> None:
+    from model import FeatureValues
+
+    batch = LeadBatch(history.leads.sample(120, random_state=9).reset_index(drop=True), history.events)
+    values = lead_model.features.transform_columns(lead_model.features.columns_of(batch)[1])
+    a, b = lead_model.predict(batch, explain=True), lead_model.predict(FeatureValues(values), explain=True)
+    for name in ("p_close", "expected_hours", "expected_days", "contributions", "effects", "values"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
