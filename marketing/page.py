@@ -45,7 +45,11 @@ router = APIRouter(include_in_schema=False)
 
 
 def _refusal(message: str, problems: list[dict[str, Any]] | None = None, status: int = 400) -> JSONResponse:
-    return JSONResponse({"error": message, "problems": problems or []}, status_code=status)
+    """An upload refused in the API's error format (each problem also names the file, row and column)."""
+    from serving.errors import error_body
+
+    listed = [{**problem, "code": problem.get("code", "invalid_value")} for problem in problems or []]
+    return JSONResponse(error_body(status, message, listed), status_code=status)
 
 
 def _text_problem(name: str, text: Any) -> str | None:

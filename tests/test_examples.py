@@ -96,7 +96,7 @@ def test_train_then_rank_the_open_leads_of_the_same_export(
     assert set(ranked["lead_id"]) == expected
     assert len(ranked) == len(expected)
     assert (ranked["stage"] == "sales_ready").sum() == 10
-    assert ranked["p_close"].between(0, 1).all()
+    assert ranked["chance_to_close"].str.rstrip("%").astype(float).between(0, 100).all()
     # A deal's amount or hours are known only once it is worked: never a feature of the served model.
     from leadrank.commands.rank import load_champion
     from leadrank.config import tracking_config

@@ -10,9 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from simulator import write_history
-from tests.serving.conftest import Trained, client, instance, service_cls, serving_env, trained
-
-__all__ = ["client", "instance", "service_cls", "serving_env", "trained"]
+from tests.serving.session import Trained
 
 runner = CliRunner()
 

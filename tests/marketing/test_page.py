@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 
 from features import contract as c
 from marketing import page
-from tests.serving.conftest import Trained
+from tests.serving.session import Trained
 
 LEAD_COLUMNS = ["lead_id", "source", "created_at", "decided_at", "industry", "company_size", "country", "job_level"]
 

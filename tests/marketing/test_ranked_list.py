@@ -16,7 +16,7 @@ from features.records import to_records
 from leadrank.cli import app
 from marketing.ranked_list import LIST_COLUMNS, reason_text
 from tests.marketing.conftest import runner
-from tests.serving.conftest import Trained
+from tests.serving.session import Trained
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 
 from leadrank.cli import app
 from tests.marketing.conftest import runner
-from tests.serving.conftest import Trained
+from tests.serving.session import Trained
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from tests.marketing.test_page import upload_csvs
-from tests.serving.conftest import Trained
+from tests.serving.session import Trained
 
 pytestmark = pytest.mark.integration
 

@@ -1,5 +1,5 @@
-"""Shared fixtures of the serving tests: one trained and registered model per session, imported once into a
-BentoML store in a temp dir, and one in-process service app.
+"""The serving tests' session (its fixtures are registered in tests/conftest.py): one trained and registered
+model per session, imported once into a BentoML store in a temp dir, and one in-process service app.
 
 Training (simulate, fit, log to a SQLite MLflow store, register) is the slow part, so it happens once. Every
 environment variable the service reads is set for the whole session and restored afterwards, so nothing

@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from leadrank.commands.serve import serve
-from tests.serving.conftest import Trained
+from tests.serving.session import Trained
 
 
 def run(*args: str) -> Any:

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from serving.config import ApiClient, ServiceSettings, parse_api_tokens
 from serving.middleware import ApiGuard
 from serving.schemas import LEAD_EXAMPLE
-from tests.serving.conftest import Trained
+from tests.serving.session import Trained
 
 CRM_TOKEN = "crm-secret-5b1f0c9e7d2a4e6f"
 PLAIN_TOKEN = "plain-secret-8c3d2b1a0f9e8d7c"

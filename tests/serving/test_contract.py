@@ -19,7 +19,7 @@ from serving.errors import ERROR_CODES, PROBLEM_CODES
 from serving.middleware import ApiGuard
 from serving.openapi import api_document
 from serving.schemas import LEAD_EXAMPLE
-from tests.serving.conftest import MAX_BATCH
+from tests.serving.session import MAX_BATCH
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from serving.middleware import ApiGuard
 from serving.predictions import IdempotentAnswer, PredictionLog
 from serving.schemas import LEAD_EXAMPLE
 from serving.scoring import LogRows
-from tests.serving.conftest import Trained, request_leads
+from tests.serving.session import Trained, request_leads
 
 NOW = datetime(2026, 9, 30, 12, 0, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from serving.inputs import Limits
 from serving.model_store import load_model, stored_model
 from serving.schemas import Lead
 from serving.scoring import ScoringEngine
-from tests.serving.conftest import Trained
+from tests.serving.session import Trained
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 
 from features.records import flat_frame
 from serving.schemas import LEAD_EXAMPLE
-from tests.serving.conftest import MAX_BATCH, MAX_EVENTS, Trained, request_leads
+from tests.serving.session import MAX_BATCH, MAX_EVENTS, Trained, request_leads
 
 # These use the session's trained model (a real MLflow store) and the in-process service.
 pytestmark = pytest.mark.integration

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.serving.conftest import Trained
 from tests.serving.live import LiveServer, live_server, run_schemathesis
+from tests.serving.session import Trained
 
 pytestmark = pytest.mark.integration
 

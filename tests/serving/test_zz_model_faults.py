@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 from serving.schemas import LEAD_EXAMPLE
-from tests.serving.conftest import Trained
 from tests.serving.live import LiveServer, live_server
+from tests.serving.session import Trained
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.serving.conftest import Trained, request_leads
+from tests.serving.session import Trained, request_leads
 
 pytestmark = pytest.mark.integration
 

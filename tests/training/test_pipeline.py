@@ -265,7 +265,7 @@ def test_train_cli_writes_metrics_json(trained: Trained, tmp_path: Path, monkeyp
     metrics = json.loads(out.read_text())
     assert metrics["test_roc_auc"] == pytest.approx(trained.result.metrics["test_roc_auc"])
     assert "champion" in res.output.lower()
-    assert re.search(r"\[3/6\] fitting candidates: .* \(\d+\.\d s\)", res.stdout)
+    assert re.search(r"\[3/7\] backtest: .* \(\d+\.\d s\)", res.stdout)
 
 
 def test_train_cli_json_and_exit_3_when_the_gate_refuses(
@@ -276,6 +276,7 @@ def test_train_cli_json_and_exit_3_when_the_gate_refuses(
     data_dir, _ = small_history
     monkeypatch.setenv("LEADRANK_HOME", str(tmp_path))
     monkeypatch.setenv("LEADRANK_MIN_CLOSED_LEADS", "1000000")  # the data gate cannot pass
+    monkeypatch.setenv("LEADRANK_MIN_WINS", "0")  # and only that check fails
     for name in ("MLFLOW_TRACKING_URI", "LEADRANK_TRACKING_URI", "LEADRANK_MODEL_NAME"):
         monkeypatch.delenv(name, raising=False)
     out = tmp_path / "metrics.json"
@@ -291,7 +292,7 @@ def test_train_cli_json_and_exit_3_when_the_gate_refuses(
     assert doc["metrics"]["test_roc_auc"] == pytest.approx(json.loads(out.read_text())["test_roc_auc"])
     assert "roc_auc" in doc["metrics"]["candidates"]["lightgbm"] and doc["run_id"]
     # Progress went to stderr, each step with its seconds.
-    assert re.search(r"\[2/6\] building point-in-time features \(\d+\.\d s\)", res.stderr)
+    assert re.search(r"\[2/7\] building point-in-time features \(\d+\.\d s\)", res.stderr)
 
     # The refused model is registered as challenger, without a champion: `models` shows it.
     res = CliRunner().invoke(app, ["models", "--json"])
