@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -17,6 +18,27 @@ EXIT_BAD_INPUT = 2
 # `train` trained and registered the model as challenger, but the promotion gate refused it: the champion did
 # not change. A scheduler tells this apart from success and from bad input.
 EXIT_GATE_REFUSED = 3
+
+
+# Options shared by the commands that hand leads off (rank, report): one definition, the same help everywhere.
+CapacityLeadsOption = Annotated[
+    int | None, typer.Option("--capacity-leads", min=1, help="Sales can take this many leads this period.")
+]
+CapacityHoursOption = Annotated[
+    float | None, typer.Option("--capacity-hours", min=0.0, help="Selling hours available for new leads.")
+]
+TeamOption = Annotated[
+    Path | None, typer.Option("--team", help="Team file (TOML, [[rep]] name/hours/max_leads/segments).")
+]
+ObjectiveOption = Annotated[
+    str, typer.Option("--objective", help="Maximise expected 'closes' or expected 'value' (p x deal value).")
+]
+HorizonDaysOption = Annotated[
+    float | None, typer.Option("--horizon-days", min=1.0, help="Prefer leads likely to close within N days.")
+]
+ModelVersionOption = Annotated[
+    str | None, typer.Option("--model-version", help="Registered version to use (default: the champion).")
+]
 
 
 def fail(message: str) -> NoReturn:

@@ -10,6 +10,14 @@ import typer
 
 from features import contract as c
 from features.contract import LeadBatch
+from leadrank.cli_support import (
+    CapacityHoursOption,
+    CapacityLeadsOption,
+    HorizonDaysOption,
+    ModelVersionOption,
+    ObjectiveOption,
+    TeamOption,
+)
 
 if TYPE_CHECKING:
     from training.tracking import TrackingConfig
@@ -89,27 +97,15 @@ def report(
             show_default=False,
         ),
     ] = None,
-    capacity_leads: Annotated[
-        int | None, typer.Option("--capacity-leads", min=1, help="Sales can take this many leads this period.")
-    ] = None,
-    capacity_hours: Annotated[
-        float | None, typer.Option("--capacity-hours", min=0.0, help="Selling hours available for new leads.")
-    ] = None,
-    team: Annotated[
-        Path | None, typer.Option("--team", help="Team file (TOML, [[rep]] name/hours/max_leads/segments).")
-    ] = None,
-    objective: Annotated[
-        str, typer.Option("--objective", help="Maximise expected 'closes' or expected 'value'.")
-    ] = "closes",
-    horizon_days: Annotated[
-        float | None, typer.Option("--horizon-days", min=1.0, help="Prefer leads likely to close within N days.")
-    ] = None,
+    capacity_leads: CapacityLeadsOption = None,
+    capacity_hours: CapacityHoursOption = None,
+    team: TeamOption = None,
+    objective: ObjectiveOption = "closes",
+    horizon_days: HorizonDaysOption = None,
     period: Annotated[
         str | None, typer.Option("--period", help="How the statement names the period.", show_default=False)
     ] = None,
-    model_version: Annotated[
-        str | None, typer.Option("--model-version", help="Registered version to use (default: the champion).")
-    ] = None,
+    model_version: ModelVersionOption = None,
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path("report.html"),
 ) -> None:
     """Write the handoff report: headline, capacity curve, channels, reps, model card and the top of the list."""
