@@ -7,6 +7,7 @@ metrics may be registered only once per process).
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -27,3 +28,10 @@ def _our_loggers_enabled() -> Iterator[None]:
         if isinstance(logger, logging.Logger) and logger.disabled and name.split(".")[0] in _OURS:
             logger.disabled = False
     yield
+
+
+def use_store(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """Point `leadrank` commands at the MLflow store in `home`, whatever the environment says."""
+    for name in ("MLFLOW_TRACKING_URI", "LEADRANK_TRACKING_URI", "LEADRANK_MODEL_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LEADRANK_HOME", str(home))

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from leadrank.cli import app
+from tests.conftest import use_store
 from tests.training.conftest import Trained
 
 runner = CliRunner()
@@ -18,9 +19,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def store_env(trained: Trained, monkeypatch: pytest.MonkeyPatch) -> Trained:
-    for name in ("MLFLOW_TRACKING_URI", "LEADRANK_TRACKING_URI", "LEADRANK_MODEL_NAME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("LEADRANK_HOME", str(trained.home))
+    use_store(monkeypatch, trained.home)
     return trained
 
 

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from simulator import write_history
+from tests.conftest import use_store
 from tests.serving.session import Trained
 
 runner = CliRunner()
@@ -32,7 +33,5 @@ def data_dir(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Path
 @pytest.fixture
 def store_env(trained: Trained, monkeypatch: pytest.MonkeyPatch) -> Trained:
     """`leadrank` commands read the session's MLflow store."""
-    for name in ("MLFLOW_TRACKING_URI", "LEADRANK_TRACKING_URI", "LEADRANK_MODEL_NAME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("LEADRANK_HOME", str(trained.home))
+    use_store(monkeypatch, trained.home)
     return trained
