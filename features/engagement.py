@@ -40,6 +40,7 @@ from features.contract import (
     SOURCE,
     TS,
 )
+from features.parsing import NAT_US
 from features.schema import (
     CATEGORICAL,
     CATEGORY_DTYPE,
@@ -98,7 +99,6 @@ _ID_LIKE_MIN_DISTINCT: Final = 1000
 _NAME_UNSAFE: Final = str.maketrans({c: "_" for c in "\"',:[]{}\n\t\r "})
 
 _US_PER_DAY: Final = 86_400_000_000
-_NAT: Final = np.iinfo(np.int64).min
 _INT64_MAX: Final = np.iinfo(np.int64).max
 # Up to this many (lead, asset) cells, distinct assets are counted with a boolean grid instead of a sort.
 _ASSET_GRID_MAX: Final = 1 << 26
@@ -166,14 +166,14 @@ class InputReport:
 class _Leads:
     ids: pd.Index
     ids_arrow: pa.Array
-    as_of: np.ndarray  # int64 microseconds, _NAT when unknown
-    created: np.ndarray | None  # int64 microseconds, _NAT when unknown; None when the column is absent
+    as_of: np.ndarray  # int64 microseconds, NAT_US when unknown
+    created: np.ndarray | None  # int64 microseconds, NAT_US when unknown; None when the column is absent
 
 
 @dataclass
 class _Events:
     lead: np.ndarray  # position of the event's lead in the leads table, -1 when not there
-    ts: np.ndarray  # int64 microseconds, _NAT when missing
+    ts: np.ndarray  # int64 microseconds, NAT_US when missing
     type_codes: np.ndarray  # integer codes into type_uniques, -1 when missing
     type_uniques: list[str]
     asset_codes: np.ndarray | None  # integer codes, -1 when missing; None when assets were not asked for
@@ -189,13 +189,13 @@ class LeadColumns:
     then run the same `transform_columns`, so they give the same features.
     """
 
-    as_of_us: np.ndarray  # int64 microseconds (UTC) per lead, _NAT when unknown
-    created_us: np.ndarray | None  # int64 microseconds per lead, _NAT when unknown; None: no such column
+    as_of_us: np.ndarray  # int64 microseconds (UTC) per lead, NAT_US when unknown
+    created_us: np.ndarray | None  # int64 microseconds per lead, NAT_US when unknown; None: no such column
     # lead column -> one value per lead: float64 array for a numeric attribute, Arrow text array for a
     # categorical one (numbers spelled as pandas spells them, "3"); an absent column is missing for every lead
     attributes: Mapping[str, Any]
     event_lead: np.ndarray  # int64 position of each event's lead, -1 when it is not among the leads
-    event_ts_us: np.ndarray  # int64 microseconds per event, _NAT when missing
+    event_ts_us: np.ndarray  # int64 microseconds per event, NAT_US when missing
     event_types: pa.Array  # per event, null when missing
     event_assets: pa.Array | None  # per event, null when missing; None: no such column
 
@@ -327,23 +327,23 @@ class EngagementFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
     def columns_of(self, X: Any) -> tuple[pd.Index, LeadColumns]:
         """The lead ids (index `lead_id`) and the `LeadColumns` of a `LeadBatch`, checked on the way."""
         self._check_fitted()
-        leads_df = _leads_frame(X)
+        leads_df = {str(name): values for name, values in _leads_frame(X).items()}
         leads = _prepare_leads(leads_df)
-        events = X.events
-        if len(events):
+        events = {str(name): values for name, values in X.events.items()}
+        if len(X.events):
             for column in (EVENT_LEAD_ID, TS, EVENT_TYPE):
-                if column not in events.columns:
+                if column not in events:
                     raise FeatureInputError(f"events: required column '{column}' is missing")
             event_lead = _lead_positions(events[EVENT_LEAD_ID], leads)
             event_ts = _timestamps_us(events[TS], "events", TS, events)
             event_types = _to_arrow(events[EVENT_TYPE])
-            event_assets = _to_arrow(events[ASSET]) if ASSET in events.columns else None
+            event_assets = _to_arrow(events[ASSET]) if ASSET in events else None
         else:
             event_lead = event_ts = np.empty(0, dtype=np.int64)
             event_types, event_assets = pa.array([], type=pa.large_string()), None
         attributes: dict[str, Any] = {}
         for spec in self.feature_schema_.attributes:
-            if spec.column not in leads_df.columns:
+            if spec.column not in leads_df:
                 continue
             if spec.kind == NUMERIC:
                 attributes[spec.column] = _numeric_values(leads_df, spec.column, strict=True)
@@ -416,9 +416,9 @@ class EngagementFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
             report.unknown_event_types[events.type_uniques[code]] = int(unknown[code + 1])
 
         known_lead = events.lead >= 0
-        has_ts = events.ts != _NAT
+        has_ts = events.ts != NAT_US
         as_of = _event_as_of(leads.as_of, events.lead)
-        has_as_of = known_lead & (as_of != _NAT)
+        has_as_of = known_lead & (as_of != NAT_US)
         report.events_unknown_lead = int((~known_lead).sum())
         report.events_missing_ts = int((known_lead & ~has_ts).sum())
         report.events_without_as_of = int((known_lead & has_ts & ~has_as_of).sum())
@@ -447,6 +447,10 @@ class EngagementFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
 
 # --- input frames -------------------------------------------------------------------------------------------
 
+# A table as a DataFrame or as its columns by name (looked up once: a DataFrame lookup costs more than a single
+# lead's feature arithmetic).
+_Table = pd.DataFrame | Mapping[str, pd.Series]
+
 
 def _leads_frame(X: Any) -> pd.DataFrame:
     leads = getattr(X, "leads", None)
@@ -457,8 +461,9 @@ def _leads_frame(X: Any) -> pd.DataFrame:
     return leads
 
 
-def _prepare_leads(leads: pd.DataFrame) -> _Leads:
-    if LEAD_ID not in leads.columns:
+def _prepare_leads(leads: _Table) -> _Leads:
+    """The ids and times of a leads table (a DataFrame, or its columns by name), checked."""
+    if LEAD_ID not in leads:
         raise FeatureInputError(f"leads: required column '{LEAD_ID}' is missing")
     ids = leads[LEAD_ID]
     ids_arrow = _to_arrow(ids)
@@ -468,8 +473,8 @@ def _prepare_leads(leads: pd.DataFrame) -> _Leads:
     if len(ids_arrow) > 1 and pc.count_distinct(ids_arrow).as_py() != len(ids_arrow):
         row = int(np.flatnonzero(ids.duplicated().to_numpy())[0])
         raise FeatureInputError(f"leads column '{LEAD_ID}' row {row}: id {ids.iloc[row]!r} appears more than once")
-    reference = AS_OF if AS_OF in leads.columns else DECIDED_AT
-    if reference not in leads.columns:
+    reference = AS_OF if AS_OF in leads else DECIDED_AT
+    if reference not in leads:
         raise FeatureInputError(
             f"leads: need column '{AS_OF}' or '{DECIDED_AT}' (the time the features are computed at)"
         )
@@ -605,8 +610,8 @@ def _run_starts(array: pa.Array) -> np.ndarray | None:
     return None if len(starts) * _MIN_RUN_LENGTH > m else starts
 
 
-def _timestamps_us(values: pd.Series, table: str, column: str, frame: pd.DataFrame) -> np.ndarray:
-    """int64 microseconds since the epoch (tz-naive UTC), _NAT where missing."""
+def _timestamps_us(values: pd.Series, table: str, column: str, frame: _Table) -> np.ndarray:
+    """int64 microseconds since the epoch (tz-naive UTC), NAT_US where missing."""
     dtype = values.dtype
     if isinstance(dtype, pd.DatetimeTZDtype):
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
@@ -628,8 +633,8 @@ def _timestamps_us(values: pd.Series, table: str, column: str, frame: pd.DataFra
     return stamps.view(np.int64)
 
 
-def _row_id(frame: pd.DataFrame, row: int) -> str:
-    return f" (lead_id {frame[LEAD_ID].iloc[row]!r})" if LEAD_ID in frame.columns else ""
+def _row_id(frame: _Table, row: int) -> str:
+    return f" (lead_id {frame[LEAD_ID].iloc[row]!r})" if LEAD_ID in frame else ""
 
 
 # --- parameters and attributes ------------------------------------------------------------------------------
@@ -780,7 +785,7 @@ def _positions(values: pa.Array, value_set: pa.Array) -> np.ndarray:
     return positions
 
 
-def _numeric_values(leads: pd.DataFrame, column: str, strict: bool) -> np.ndarray:
+def _numeric_values(leads: _Table, column: str, strict: bool) -> np.ndarray:
     values = leads[column]
     if isinstance(values.dtype, np.dtype) and values.dtype.kind in "biuf":
         return np.asarray(values.array, dtype=np.float64)
@@ -855,7 +860,7 @@ def _engagement_block(
     out: np.ndarray,
 ) -> None:
     """Fill `out` (engagement features x leads, rows in `_engagement_names` order) in place from the leads'
-    reference times and creation times (int64 microseconds, _NAT when unknown)."""
+    reference times and creation times (int64 microseconds, NAT_US when unknown)."""
     n = len(as_of)
     layout = _layout(tuple(stage_map.items()), tuple(windows))
     n_types = layout.n_types
@@ -865,7 +870,7 @@ def _engagement_block(
     # Events not known at the lead's reference time go to an extra "discard" lead (row n) rather than being
     # filtered out: masking ten million rows several times costs more than carrying them along.
     age = _event_as_of(as_of, events.lead)
-    keep = (events.lead >= 0) & (events.ts != _NAT) & (age != _NAT) & (events.ts < age)
+    keep = (events.lead >= 0) & (events.ts != NAT_US) & (age != NAT_US) & (events.ts < age)
     lead = np.where(keep, events.lead, n)
     np.subtract(age, events.ts, out=age)  # microseconds before the reference time, > 0 where kept
     age[~keep] = 0
@@ -903,7 +908,7 @@ def _engagement_block(
     np.maximum.at(first_touch, lead, age)
     out[row + 2] = np.where(first_touch[:n] <= 0, np.nan, first_touch[:n] / _US_PER_DAY)
     if created is not None:
-        known = (created != _NAT) & (as_of != _NAT)
+        known = (created != NAT_US) & (as_of != NAT_US)
         out[row + 3] = np.where(known, (as_of - np.where(known, created, 0)) / _US_PER_DAY, np.nan)
     else:
         out[row + 3] = np.nan
@@ -928,9 +933,9 @@ def _engagement_block(
 
 
 def _event_as_of(as_of: np.ndarray, lead: np.ndarray) -> np.ndarray:
-    """Reference time of each event's lead; _NAT for events of unknown leads."""
-    # position -1 (unknown lead) picks the appended _NAT
-    per_event: np.ndarray = np.append(as_of, _NAT)[lead]
+    """Reference time of each event's lead; NAT_US for events of unknown leads."""
+    # position -1 (unknown lead) picks the appended NAT_US
+    per_event: np.ndarray = np.append(as_of, NAT_US)[lead]
     return per_event
 
 

@@ -8,12 +8,20 @@ reads other spellings (what a foreign CRM export may hold) value by value.
 
 from __future__ import annotations
 
+from typing import Final
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.contract import TIMESTAMP_DTYPE
+
+# A missing timestamp as int64 microseconds since the epoch (numpy's NaT).
+NAT_US: Final = np.iinfo(np.int64).min
+_STR: Final = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' default `str` dtype
+_UTC_US: Final = pa.timestamp("us", tz="UTC")
+_NAIVE_US: Final = pa.timestamp("us")
 
 
 def is_text_like(s: pd.Series) -> bool:
@@ -39,6 +47,11 @@ def arrow_text(text: pd.Series) -> pa.ChunkedArray:
     data = pa.array(text.array)
     chunked = data if isinstance(data, pa.ChunkedArray) else pa.chunked_array([data])
     return chunked.cast(pa.large_string())
+
+
+def str_array(values: pa.Array) -> pd.api.extensions.ExtensionArray:
+    """Arrow text as a pandas `str` column without a copy (the features read it back as Arrow)."""
+    return pd.arrays.ArrowStringArray(pa.chunked_array([values]), dtype=_STR)  # type: ignore[call-arg]
 
 
 def blank(text: pd.Series) -> np.ndarray:
@@ -76,3 +89,40 @@ def parse_numbers(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
     empty = blank(text)
     values = pd.to_numeric(text.where(~empty).str.strip(), errors="coerce")
     return values, values.isna().to_numpy() & ~empty
+
+
+def iso_microseconds(texts: list[pa.Array]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each Arrow text array of ISO 8601 timestamps as (int64 microseconds since the epoch, UTC, `NAT_US` where not
+    given; mask of unreadable values): the rules of `parse_timestamps`, read in one C pass by Arrow when it can."""
+    # Arrow reads a value with an offset only as UTC and one without only as naive, so when all of them read as
+    # one kind, each array alone would have read as that kind too: the same values, one call for all arrays.
+    together = _arrow_microseconds(pa.concat_arrays(texts)) if len(texts) > 1 else None
+    if together is None:
+        return [_microseconds(text) for text in texts]
+    ends = np.cumsum([len(text) for text in texts])[:-1]
+    return [(us, np.zeros(len(us), dtype=bool)) for us in np.split(together, ends)]
+
+
+def _microseconds(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    us = _arrow_microseconds(text)
+    if us is not None:
+        return us, np.zeros(len(text), dtype=bool)
+    # Anything else (a mix, a date alone, a bad value) goes through the ISO 8601 reader, which also tells which
+    # values are bad.
+    parsed, bad, _ = parse_timestamps(pd.Series(text.to_pylist(), dtype="str"))
+    return parsed.to_numpy().view(np.int64), bad
+
+
+def _arrow_microseconds(text: pa.Array) -> np.ndarray | None:
+    """int64 microseconds (`NAT_US` where not given) when Arrow reads every value one way, else None."""
+    # Arrow reads the usual spellings in one C pass: all with an offset ("Z", "+02:00") or all without.
+    for target in (_UTC_US, _NAIVE_US):
+        try:
+            stamps = text.cast(target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        us = stamps.view(pa.int64())  # the same buffer read as integers: no second cast
+        if us.null_count:
+            us = us.fill_null(NAT_US)
+        return np.asarray(us.to_numpy(zero_copy_only=False), dtype=np.int64)
+    return None

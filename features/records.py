@@ -12,17 +12,23 @@ The request shape is one record a lead: `lead_id`, `source`, `created_at`, `as_o
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+from pandas.api.internals import create_dataframe_from_blocks
 
 from features import contract as c
 from features.contract import AS_OF, LeadBatch
+from features.parsing import iso_microseconds, str_array
 
 # Keys of a request record that are not lead attributes; an attribute of the same name would be ambiguous.
 RESERVED_KEYS: Final = c.RESERVED_COLUMNS | {"events", "attributes"}
 # Canonical lead columns that are never sent as attributes (known only after the outcome, or bookkeeping).
+_TEXT: Final = pa.large_string()
+_EVENT_STRUCT: Final = pa.struct([("type", _TEXT), ("ts", _TEXT), ("asset", _TEXT)])
 _NOT_SENT: Final = frozenset({c.OUTCOME, c.CLOSED_AT, c.SALES_HOURS, c.DEAL_VALUE, "row_order"})
 
 
@@ -102,12 +108,31 @@ def _text_or_none(value: Any) -> str | None:
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
-def _utc_naive(values: list[Any]) -> np.ndarray:
-    """ISO 8601 text (or datetimes) as naive-UTC datetime64[us]: one parse for every timestamp of a request."""
-    if not values:
-        return np.empty(0, dtype=c.TIMESTAMP_DTYPE)
-    parsed = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
-    return np.asarray(parsed.dt.tz_localize(None).to_numpy(), dtype=c.TIMESTAMP_DTYPE)
+def _array(values: Any) -> Any:
+    """A column's values as a 1-D numpy or pandas array (a list gets pandas' type inference)."""
+    if isinstance(values, pd.Series):
+        return values.array if isinstance(values.dtype, pd.api.extensions.ExtensionDtype) else values.to_numpy()
+    if isinstance(values, np.ndarray):
+        return values
+    return pd.Series(values).array
+
+
+def _text_column(values: Any) -> Any:
+    """A column of text as pandas `str` values, missing kept missing."""
+    if isinstance(values, pd.Series) and values.dtype == "str":
+        return values.array
+    return pd.array([_text_or_none(x) for x in values], dtype="str")
+
+
+def _stamp_text(values: list[Any]) -> pa.Array:
+    """Timestamps as Arrow text: ISO 8601 strings as they are, datetimes spelled in ISO 8601, missing as null."""
+    try:
+        return pa.array(values, type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        texts = [
+            None if _plain(v) is None else v if isinstance(v, str) else pd.Timestamp(v).isoformat() for v in values
+        ]
+        return pa.array(texts, type=pa.large_string())
 
 
 def from_records(records: pd.DataFrame | Iterable[Mapping[str, Any]], now: pd.Timestamp | None = None) -> LeadBatch:
@@ -115,7 +140,8 @@ def from_records(records: pd.DataFrame | Iterable[Mapping[str, Any]], now: pd.Ti
     (and without a `decided_at`) are scored as of `now` (default: the current time, UTC)."""
     frame = records if isinstance(records, pd.DataFrame) else flat_frame(records)
     n = len(frame)
-    data: dict[str, list[Any]] = {str(col): frame[col].tolist() for col in frame.columns}
+    # Columns stay as they came (no round trip through Python lists for the attributes).
+    data: dict[str, Any] = {str(col): series for col, series in frame.items()}
     if "attributes" in data:
         nested = [dict(a or {}) for a in data.pop("attributes")]
         for key in dict.fromkeys(k for a in nested for k in a):
@@ -124,43 +150,71 @@ def from_records(records: pd.DataFrame | Iterable[Mapping[str, Any]], now: pd.Ti
     if c.LEAD_ID not in data:
         raise ValueError(f"records: every lead needs a '{c.LEAD_ID}'")
     given = data.pop("events", [None] * n)
+    given = given.tolist() if isinstance(given, pd.Series) else given
     lists = [e if isinstance(e, list | tuple | np.ndarray) else [] for e in given]
     flat = [ev for e in lists for ev in e]
 
     # Every timestamp of the request in one parse, then split back into its columns.
     time_columns = [col for col in (c.CREATED_AT, c.DECIDED_AT, AS_OF) if col in data]
-    stamps = [value for col in time_columns for value in data[col]] + [ev.get("ts") for ev in flat]
-    parsed = _utc_naive(stamps)
-    for k, col in enumerate(time_columns):
-        data[col] = parsed[k * n : (k + 1) * n]  # type: ignore[assignment]
-    event_ts = parsed[len(time_columns) * n :]
+    texts = [_stamp_text(data[col]) for col in time_columns] + [_stamp_text([ev.get("ts") for ev in flat])]
+    parsed = iso_microseconds(texts)
+    for (_, bad), text, col in zip(parsed, texts, [*time_columns, "events[].ts"], strict=True):
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"records: {col} {text[k].as_py()!r} (value {k}) is not an ISO 8601 timestamp")
+    for (us, _), col in zip(parsed, time_columns, strict=False):
+        data[col] = us.view(c.TIMESTAMP_DTYPE)
+    event_ts = parsed[-1][0].view(c.TIMESTAMP_DTYPE)
 
     when = np.datetime64(now if now is not None else pd.Timestamp.now(tz="UTC").tz_localize(None), "us")
     if AS_OF not in data and c.DECIDED_AT not in data:
-        data[AS_OF] = np.full(n, when)  # type: ignore[assignment]
+        data[AS_OF] = np.full(n, when)
     elif AS_OF in data:
         as_of = np.asarray(data[AS_OF])
-        data[AS_OF] = np.where(np.isnat(as_of), when, as_of)  # type: ignore[assignment]
+        data[AS_OF] = np.where(np.isnat(as_of), when, as_of)
     if c.CREATED_AT not in data:
-        data[c.CREATED_AT] = np.full(n, np.datetime64("NaT", "us"))  # type: ignore[assignment]
-    ids = [str(x) for x in data.pop(c.LEAD_ID)]
-    sources = data.pop(c.SOURCE, [None] * n)
-    leads = pd.DataFrame(
+        data[c.CREATED_AT] = np.full(n, np.datetime64("NaT", "us"))
+    ids = _text_column(data.pop(c.LEAD_ID))
+    leads = _frame(
         {
-            c.LEAD_ID: pd.array(ids, dtype="str"),
-            c.SOURCE: pd.array([_text_or_none(x) for x in sources], dtype="str"),
-            **data,
+            c.LEAD_ID: ids,
+            c.SOURCE: _text_column(data.pop(c.SOURCE, [None] * n)),
+            **{col: _array(values) for col, values in data.items()},
         },
-        index=pd.RangeIndex(n),
+        n,
     )
     if not flat:
         return LeadBatch(leads, c.empty_events())
-    events = pd.DataFrame(
+    # The events are plain dicts: Arrow turns all of them into columns in one C pass.
+    try:
+        table = pa.array(flat, type=_EVENT_STRUCT)
+        types, assets = str_array(table.field("type")), str_array(table.field("asset"))
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # not text: spelled as text
+        types = pd.array([str(ev.get("type")) for ev in flat], dtype="str")
+        assets = pd.array([_text_or_none(ev.get("asset")) for ev in flat], dtype="str")
+    events = _frame(
         {
-            c.EVENT_LEAD_ID: pd.array(np.repeat(np.asarray(ids, dtype=object), [len(e) for e in lists]), dtype="str"),
+            c.EVENT_LEAD_ID: ids.take(np.repeat(np.arange(n), [len(e) for e in lists])),
             c.TS: event_ts,
-            c.EVENT_TYPE: pd.array([str(ev.get("type")) for ev in flat], dtype="str"),
-            c.ASSET: pd.array([_text_or_none(ev.get("asset")) for ev in flat], dtype="str"),
-        }
+            c.EVENT_TYPE: types,
+            c.ASSET: assets,
+        },
+        len(flat),
     )
     return LeadBatch(leads, events)
+
+
+def _frame(columns: Mapping[str, Any], n: int) -> pd.DataFrame:
+    """A DataFrame of 1-D numpy or pandas arrays, one block a column: for a lead or two, the plain constructor
+    costs more than the features."""
+    blocks = [
+        (values.reshape(1, -1) if isinstance(values, np.ndarray) else values, np.array([k]))
+        for k, values in enumerate(columns.values())
+    ]
+    return create_dataframe_from_blocks(blocks, index=pd.RangeIndex(n), columns=_columns(tuple(columns)))
+
+
+@lru_cache(maxsize=64)
+def _columns(names: tuple[str, ...]) -> pd.Index:
+    # Building an Index of text infers its type value by value: the same few column lists come back every call.
+    return pd.Index(names)

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from features import contract as c
 from features.engagement import LeadColumns
-from features.parsing import parse_timestamps
+from features.parsing import NAT_US, iso_microseconds, str_array
 from features.records import RESERVED_KEYS
 from features.schema import NUMERIC, FeatureSchema
 from serving.errors import Problem, RequestError
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 # A warning lists the JSON paths of at most this many of the values it is about.
 MAX_PATHS: Final = 5
-_NAT: Final = np.iinfo(np.int64).min
 # Type codes of attribute values (the request schema allows no other types).
 _NONE, _BOOL, _INT, _FLOAT, _TEXT, _OTHER = range(6)
 _KIND: Final = {type(None): _NONE, bool: _BOOL, int: _INT, float: _FLOAT, str: _TEXT}
@@ -49,9 +48,6 @@ _as_of = operator.attrgetter("as_of")
 _attributes = operator.attrgetter("attributes")
 _events = operator.attrgetter("events")
 _deal_value = operator.attrgetter("deal_value")
-_UTC_US: Final = pa.timestamp("us", tz="UTC")
-_NAIVE_US: Final = pa.timestamp("us")
-_STR: Final = pd.StringDtype("pyarrow", na_value=np.nan)
 # pandas keeps `str` columns as Arrow large_string: building them so spares a cast per column.
 _TEXT_TYPE: Final = pa.large_string()
 # Up to this many values, membership is a Python set lookup: Arrow builds a hash table of the allowed values on
@@ -131,13 +127,13 @@ def prepare(leads: Sequence[Lead], schema: FeatureSchema, limits: Limits, now_us
     event_lead = np.repeat(np.arange(n, dtype=np.int64), counts)
     # Events are plain dicts (see schemas.Event): Arrow turns all of them into columns in one C pass.
     events = pa.array(flat, type=_EVENT_STRUCT)
-    (as_of, bad_as_of), (created, bad_created), (ts, bad_ts) = _parse_all_times(
+    (as_of, bad_as_of), (created, bad_created), (ts, bad_ts) = iso_microseconds(
         [_text_array(map(_as_of, leads), n), _text_array(map(_created, leads), n), events.field("ts")]
     )
     problems += _bad_times(bad_as_of, lambda i: f"leads[{i}].as_of")
     problems += _bad_times(bad_created, lambda i: f"leads[{i}].created_at")
     problems += _bad_times(bad_ts, lambda k: _event_path(k, event_lead, offsets) + ".ts")
-    as_of = np.where(as_of == _NAT, now_us, as_of)
+    as_of = np.where(as_of == NAT_US, now_us, as_of)
 
     attributes, attr_problems, attr_warnings = _attributes_of(list(map(_attributes, leads)), schema)
     problems += attr_problems
@@ -175,7 +171,7 @@ def prepare(leads: Sequence[Lead], schema: FeatureSchema, limits: Limits, now_us
                 lambda k: _event_path(k, event_lead, offsets) + ".ts",
             )
         )
-    backwards = (created != _NAT) & (created > as_of)
+    backwards = (created != NAT_US) & (created > as_of)
     if backwards.any():
         warnings.append(
             _warning(
@@ -217,43 +213,6 @@ def _event_path(k: int, event_lead: np.ndarray, offsets: np.ndarray) -> str:
 
 def _text_array(values: Iterable[str | None], n: int) -> pa.Array:
     return pa.array(list(values), type=_TEXT_TYPE, size=n)
-
-
-def _parse_all_times(texts: list[pa.Array]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """`_parse_times` of each of `texts`, in one pass over them all when Arrow reads them all alike."""
-    # Arrow reads a value with an offset only as UTC and one without only as naive, so when all of them read
-    # as one kind, each array alone would have read as that kind too: the same values, a third of the calls.
-    together = _arrow_times(pa.concat_arrays(texts))
-    if together is None:
-        return [_parse_times(text) for text in texts]
-    ends = np.cumsum([len(text) for text in texts])[:-1]
-    return [(us, np.zeros(len(us), dtype=bool)) for us in np.split(together, ends)]
-
-
-def _arrow_times(text: pa.Array) -> np.ndarray | None:
-    """int64 microseconds since the epoch (_NAT where not given) when Arrow reads every value one way, else None."""
-    # Arrow reads the usual spellings in one C pass: all with an offset ("Z", "+02:00") or all without.
-    for target in (_UTC_US, _NAIVE_US):
-        try:
-            stamps = text.cast(target)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-        us = stamps.view(pa.int64())  # the same buffer read as integers: no second cast
-        if us.null_count:
-            us = us.fill_null(_NAT)
-        return np.asarray(us.to_numpy(zero_copy_only=False), dtype=np.int64)
-    return None
-
-
-def _parse_times(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """int64 microseconds since the epoch (UTC; _NAT where not given) and a mask of unreadable values."""
-    us = _arrow_times(text)
-    if us is not None:
-        return us, np.zeros(len(text), dtype=bool)
-    # Anything else (a mix, a date alone, a bad value) goes through the shared ISO 8601 reader, which also tells
-    # which values are bad.
-    parsed, bad, _ = parse_timestamps(pd.Series(text.to_pylist(), dtype="str"))
-    return parsed.to_numpy().view(np.int64), bad
 
 
 def _bad_times(bad: np.ndarray, path: Any) -> list[Problem]:
@@ -425,11 +384,6 @@ def _top_values(values: pa.Array, k: int = 5) -> str:
 
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
-
-
-def str_array(values: pa.Array) -> pd.api.extensions.ExtensionArray:
-    """Arrow text as a pandas `str` column without a copy (the features read it back as Arrow)."""
-    return pd.arrays.ArrowStringArray(pa.chunked_array([values]), dtype=_STR)  # type: ignore[call-arg]
 
 
 def _warning(code: str, message: str, mask: np.ndarray, path: Any) -> dict[str, Any]:

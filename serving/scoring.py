@@ -16,11 +16,12 @@ import pandas as pd
 
 from features import contract as c
 from features.engagement import FeatureInputError
+from features.parsing import str_array
 from features.schema import FeatureSchema
 from handoff import CapacitySpec, HandoffError, hand_off
 from model import LeadModel, Prediction
 from serving.errors import Problem, RequestError
-from serving.inputs import Limits, PreparedLeads, prepare, str_array
+from serving.inputs import Limits, PreparedLeads, prepare
 from serving.reasons import Explainer
 
 if TYPE_CHECKING:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pytest
 
-from features.parsing import as_text, blank, parse_numbers, parse_timestamps
+from features.parsing import as_text, blank, iso_microseconds, parse_numbers, parse_timestamps
 
 
 def test_text_keeps_missing_and_drops_the_point_zero_of_whole_numbers() -> None:
@@ -50,3 +52,26 @@ def test_numbers_from_text_report_what_is_not_a_number() -> None:
     assert bad.tolist() == [False, False, False, False, True]
     numeric, none_bad = parse_numbers(pd.Series([1, 2, 3]))
     assert numeric.dtype == np.int64 and not none_bad.any()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["2026-09-20T10:00:00Z", "2026-09-20T12:00:00+02:00", None],
+        ["2026-09-20T10:00:00", "2026-09-20 10:00:00.123456", None],
+        ["2026-09-20T10:00:00Z", "2026-09-20T10:00:00", "2026-09-20"],
+        ["0001-01-01T00:00:00", "9999-12-31T23:59:59Z"],
+    ],
+)
+def test_timestamp_reading_agrees_with_pandas(values: list[str | None]) -> None:
+    [(us, bad)] = iso_microseconds([pa.array(values, type=pa.large_string())])
+    expected = pd.to_datetime(pd.Series(values, dtype="str"), utc=True, format="ISO8601").dt.tz_localize(None)
+    expected_us = expected.astype("datetime64[us]").to_numpy().view(np.int64)
+    assert not bad.any()
+    np.testing.assert_array_equal(us, expected_us)
+
+
+def test_unreadable_timestamps_are_flagged() -> None:
+    values = ["2026-09-20T10:00:00Z", "2026-09-31", "2026-09-20T10:00:00+99:00", None]
+    [(_, bad)] = iso_microseconds([pa.array(values, type=pa.large_string())])
+    assert bad.tolist() == [False, True, True, False]

@@ -14,11 +14,12 @@ from hypothesis import strategies as st
 
 from features.contract import LeadBatch, empty_events
 from features.engagement import EngagementFeatures
+from features.parsing import iso_microseconds
 from features.records import from_records
 from features.schema import FeatureSchema
 from model.groups import feature_groups
 from serving.errors import RequestError
-from serving.inputs import Limits, _parse_times, prepare
+from serving.inputs import Limits, prepare
 from serving.reasons import ONE_BY_ONE, ReasonInputs, ReasonWriter
 from serving.schemas import Lead
 
@@ -175,23 +176,6 @@ def test_warnings_name_their_paths(schema: FeatureSchema) -> None:
     assert by_code["created_after_as_of"]["paths"] == ["leads[1].created_at"]
 
 
-@pytest.mark.parametrize(
-    "values",
-    [
-        ["2026-09-20T10:00:00Z", "2026-09-20T12:00:00+02:00", None],
-        ["2026-09-20T10:00:00", "2026-09-20 10:00:00.123456", None],
-        ["2026-09-20T10:00:00Z", "2026-09-20T10:00:00", "2026-09-20"],
-        ["0001-01-01T00:00:00", "9999-12-31T23:59:59Z"],
-    ],
-)
-def test_timestamp_reading_agrees_with_pandas(values: list[str | None]) -> None:
-    us, bad = _parse_times(pa.array(values, type=pa.large_string()))
-    expected = pd.to_datetime(pd.Series(values, dtype="str"), utc=True, format="ISO8601").dt.tz_localize(None)
-    expected_us = expected.astype("datetime64[us]").to_numpy().view(np.int64)
-    assert not bad.any()
-    np.testing.assert_array_equal(us, expected_us)
-
-
 SPELLINGS = ["2026-09-20T10:00:00Z", "2026-09-20T12:00:00+02:00", "2026-09-20T10:00:00", "2026-09-20", None]
 
 
@@ -199,7 +183,7 @@ SPELLINGS = ["2026-09-20T10:00:00Z", "2026-09-20T12:00:00+02:00", "2026-09-20T10
 @given(st.lists(st.tuples(*[st.sampled_from([*SPELLINGS, "2026-09-31"])] * 3), min_size=1, max_size=4))
 def test_times_read_together_are_read_as_each_field_alone(schema: FeatureSchema, spellings: list[Any]) -> None:
     # prepare reads as_of, created_at and every event ts in one pass when Arrow reads them all one way, and field
-    # by field otherwise: either way each value must be what `_parse_times` makes of its own field.
+    # by field otherwise: either way each value must be what `iso_microseconds` makes of its own field.
     items = [
         {"as_of": as_of, "created_at": created, "events": [] if ts is None else [{"type": "page_visit", "ts": ts}]}
         for as_of, created, ts in spellings
@@ -209,7 +193,7 @@ def test_times_read_together_are_read_as_each_field_alone(schema: FeatureSchema,
         "created_at": [created for _, created, _ in spellings],
         "ts": [ts for _, _, ts in spellings if ts is not None],
     }
-    alone = {name: _parse_times(pa.array(values, type=pa.large_string())) for name, values in fields.items()}
+    alone = {name: iso_microseconds([pa.array(values, type=pa.large_string())])[0] for name, values in fields.items()}
     if any(bad.any() for _, bad in alone.values()):
         with pytest.raises(RequestError) as exc:
             prepare(leads_of(*items), schema, Limits(10, 5), NOW)
@@ -225,12 +209,6 @@ def test_times_read_together_are_read_as_each_field_alone(schema: FeatureSchema,
     )
     np.testing.assert_array_equal(columns.created_us, alone["created_at"][0])
     np.testing.assert_array_equal(columns.event_ts_us, alone["ts"][0])
-
-
-def test_unreadable_timestamps_are_flagged() -> None:
-    values = ["2026-09-20T10:00:00Z", "2026-09-31", "2026-09-20T10:00:00+99:00", None]
-    _, bad = _parse_times(pa.array(values, type=pa.large_string()))
-    assert bad.tolist() == [False, True, True, False]
 
 
 # --- reasons --------------------------------------------------------------------------------------------------
