@@ -55,7 +55,7 @@ Generative story (every point below holds in the output and is checked by tests/
     another source mix (`Drift.source_shares`, by default a telemarketing campaign: half of all leads) and one
     engagement type stops predicting purchases (`Drift.uninformative_type`, by default `tech_doc_download`: the
     documents are mailed out in a campaign, so how often a lead opens one no longer follows its intent; each
-    lead's rate is a random gamma draw with mean `Drift.uninformative_rate`, many leads none, a few many).
+    lead's rate is a random gamma draw with mean `Drift.uninformative_rate` (6), many leads none, a few many).
     Outcomes still follow point 5, so what the type said before is now noise. The truth is the truth of the
     drifted world.
 
@@ -198,7 +198,7 @@ class Drift:
     months: int
     source_shares: tuple[float, ...] = DRIFT_SOURCE_SHARES
     uninformative_type: str = "tech_doc_download"
-    uninformative_rate: float = 3.0
+    uninformative_rate: float = 6.0
 
     def check(self, months: int) -> None:
         if isinstance(self.months, bool) or not isinstance(self.months, int) or not 1 <= self.months <= months:

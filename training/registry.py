@@ -440,14 +440,20 @@ def _move_champion(
 
 def champion_version(config: TrackingConfig) -> ModelVersion | None:
     """The model version the `champion` alias points at; None when there is no store, model or champion."""
+    return alias_version(config, CHAMPION)
+
+
+def alias_version(config: TrackingConfig, alias: str) -> ModelVersion | None:
+    """The model version `alias` points at; None when there is no store, model or such alias."""
     if _missing_store(config):
         return None
     client, uri = _client(config, must_exist=False)
     with store_errors(uri, RegistryError):
-        version = _champion_of(_registered_model(client, config.model_name))
+        model = _registered_model(client, config.model_name)
+        version = None if model is None else (model.aliases or {}).get(alias)
         if version is None:
             return None
-        return client.get_model_version(config.model_name, version)
+        return client.get_model_version(config.model_name, str(version))
 
 
 def _missing_store(config: TrackingConfig) -> bool:

@@ -4,7 +4,9 @@
 `training.registry`: nothing of either is repeated here) behind one question: has anything been learnt since the
 champion was fitted? New data means closed leads the champion was not fitted on (its run records their ids),
 decided after the start of the history window it was fitted on (older leads its backtest chose to leave out are
-not news). Without any, it does nothing and says so, so a scheduler may run it as often as it likes.
+not news). Without any, it does nothing and says so, so a scheduler may run it as often as it likes; likewise when
+the current challenger (refused by the gate) was already trained on every closed lead of the data: the same
+recipe on the same data would be refused again.
 """
 
 from __future__ import annotations
@@ -54,6 +56,17 @@ def new_closed_leads(leads: pd.DataFrame, fitted_ids: np.ndarray, fitted_from: s
     return int(fresh.sum())
 
 
+def _fresh_for(data: TrainingData, tracking: TrackingConfig, version: Any) -> tuple[int | None, str | None]:
+    """Closed leads of `data` that registered `version` was not fitted on (None: it does not record them, and why)."""
+    from training.tracking_run import champion_and_fitted_ids
+
+    model, fitted, unavailable = champion_and_fitted_ids(tracking, version)
+    if fitted is None:
+        return None, unavailable
+    fitted_on: dict[str, Any] = (model.metadata.get("fitted_on") or {}) if model is not None else {}
+    return new_closed_leads(data.batch.leads, fitted, fitted_on.get("from")), None
+
+
 def retrain(
     data: TrainingData,
     tracking: TrackingConfig,
@@ -63,28 +76,40 @@ def retrain(
 ) -> RetrainOutcome:
     """Train a challenger on `data` with the champion's recipe and register it behind the gate, unless nothing
     new has closed since the champion was fitted."""
-    from training.registry import champion_version
-    from training.tracking_run import champion_and_fitted_ids, train_and_log
+    from training.registry import CHALLENGER, alias_version, champion_version
+    from training.tracking_run import train_and_log
 
     champ = champion_version(tracking)
     fresh: int | None = None
     if champ is not None:
-        model, fitted, unavailable = champion_and_fitted_ids(tracking, champ)
-        if fitted is not None:
-            fitted_on: dict[str, Any] = (model.metadata.get("fitted_on") or {}) if model is not None else {}
-            fresh = new_closed_leads(data.batch.leads, fitted, fitted_on.get("from"))
-            if fresh == 0:
+        fresh, unavailable = _fresh_for(data, tracking, champ)
+        if fresh == 0:
+            return RetrainOutcome(
+                "nothing_new",
+                f"nothing to do: no closed lead in {data.origin} that champion version {champ.version} was not "
+                "already fitted on",
+                str(champ.version),
+                0,
+            )
+        challenger = alias_version(tracking, CHALLENGER)
+        if challenger is not None and str(challenger.version) != str(champ.version):
+            # The same recipe on the same data gives the same model: a challenger the gate refused on all of this
+            # data would be refused again.
+            seen_by_challenger, _ = _fresh_for(data, tracking, challenger)
+            if seen_by_challenger == 0:
                 return RetrainOutcome(
                     "nothing_new",
-                    f"nothing to do: no closed lead in {data.origin} that champion version {champ.version} was not "
-                    "already fitted on",
+                    f"nothing to do: challenger version {challenger.version} was already trained on every closed "
+                    f"lead in {data.origin} and refused by the gate; champion version {champ.version} stays",
                     str(champ.version),
-                    0,
+                    fresh,
                 )
-            if progress is not None:
-                progress(f"{fresh:,} closed leads since champion version {champ.version} was fitted: retraining")
-        elif progress is not None:
-            progress(f"champion version {champ.version} cannot say what it was fitted on ({unavailable}): retraining")
+        if progress is not None:
+            progress(
+                f"{fresh:,} closed leads since champion version {champ.version} was fitted: retraining"
+                if fresh is not None
+                else f"champion version {champ.version} cannot say what it was fitted on ({unavailable}): retraining"
+            )
     opts.register = True
     result = train_and_log(data, tracking, policy, opts, progress)
     registration = result.registration

@@ -157,6 +157,11 @@ def test_retrain_refuses_a_worse_challenger_and_keeps_the_champion(
     assert not checks["auc_drop"]["passed"], checks["auc_drop"]
     after = aliases(home)
     assert after["champion"] == before["champion"] and after["challenger"] == registration["version"]
+    # The same data again: the refused challenger already learnt from all of it, so nothing is trained.
+    again = runner.invoke(app, ["retrain", "--data", str(data), "--json"])
+    assert again.exit_code == 4, again.output
+    assert f"challenger version {registration['version']} was already trained" in json.loads(again.stdout)["message"]
+    assert aliases(home) == after
 
 
 def _pause_and_kill(command: list[str], home: Path, tmp_path: Path) -> str:

@@ -569,7 +569,7 @@ def test_drift_makes_the_type_say_nothing_about_intent_and_keeps_the_past() -> N
     early_p = plain.truth.set_index(c.LEAD_ID).loc[early, "p_close"]
     assert np.corrcoef(early_count, early_p)[0, 1] > 0.3
     assert abs(np.corrcoef(per_lead, p)[0, 1]) < 0.1
-    assert per_lead.mean() == pytest.approx(3.0, rel=0.2)
+    assert per_lead.mean() == pytest.approx(6.0, rel=0.2)
 
 
 def test_as_of_shows_only_what_was_known_then(history: SimulatedHistory) -> None:
