@@ -11,9 +11,11 @@ import logging
 import typer
 
 from leadrank.commands.models import models
+from leadrank.commands.monitor import monitor
 from leadrank.commands.quickstart import quickstart
 from leadrank.commands.rank import rank
 from leadrank.commands.report import report
+from leadrank.commands.retrain import retrain
 from leadrank.commands.serve import outcomes_app, serve
 from leadrank.commands.simulate import simulate
 from leadrank.commands.train import promote, rollback, train, ui
@@ -55,12 +57,14 @@ def _root(
 app.command("quickstart")(quickstart)
 app.command("simulate")(simulate)
 app.command("train")(train)
+app.command("retrain")(retrain)
 app.command("rank")(rank)
 app.command("report")(report)
 app.command("promote")(promote)
 app.command("rollback")(rollback)
 app.command("ui")(ui)
 app.command("models")(models)
+app.command("monitor")(monitor)
 app.command("serve")(serve)
 app.add_typer(outcomes_app, name="outcomes")
 

@@ -15,9 +15,11 @@ from leadrank.settings import Settings
 EXIT_OK = 0
 # Bad input: a file, row, column, option or setting; the message names it.
 EXIT_BAD_INPUT = 2
-# `train` trained and registered the model as challenger, but the promotion gate refused it: the champion did
-# not change. A scheduler tells this apart from success and from bad input.
+# `train` / `retrain` trained and registered the model as challenger, but the promotion gate refused it: the
+# champion did not change. A scheduler tells this apart from success and from bad input.
 EXIT_GATE_REFUSED = 3
+# `retrain` found no closed lead the champion was not already fitted on: nothing trained, the champion kept.
+EXIT_NOTHING_NEW = 4
 
 
 # Options shared by the commands that hand leads off (rank, report): one definition, the same help everywhere.

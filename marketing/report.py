@@ -122,7 +122,8 @@ def _pct(value: Any) -> str:
     return _num(value if value is None else 100 * float(value), ".1f") + ("%" if value is not None else "")
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[bool], cls: str = "") -> str:
+def html_table(header: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[bool], cls: str = "") -> str:
+    """An HTML table, every cell escaped; `numeric` columns right-aligned (the monitoring page uses it too)."""
     head = "".join(
         f'<th class="n">{_e(h)}</th>' if n else f"<th>{_e(h)}</th>" for h, n in zip(header, numeric, strict=True)
     )
@@ -178,7 +179,7 @@ def _headline(data: ReportData) -> str:
         )
         for x in comparisons(data.result)
     ]
-    table = _table(
+    table = html_table(
         ("the same hours handed off", "leads", "hours", "expected closes", "close rate", "closes per selling hour"),
         rows,
         (False, True, True, True, True, True),
@@ -270,7 +271,7 @@ def _channels(data: ReportData) -> str:
     ]
     return (
         '<section id="channels"><h2>Channels compared fairly</h2>'
-        + _table(
+        + html_table(
             ("source", "leads", "closed", "close rate", "mean selling hours", "closes per selling hour"),
             rows,
             (False, True, True, True, True, True),
@@ -293,7 +294,7 @@ def _reps(data: ReportData) -> str:
         (r.name, f"{r.leads:,}", _num(r.hours_used), _num(r.hours_available), _num(r.expected_closes, ".2f"))
         for r in reps
     ]
-    table = _table(("rep", "leads", "hours used", "hours available", "expected closes"), rows, (False, *[True] * 4))
+    table = html_table(("rep", "leads", "hours used", "hours available", "expected closes"), rows, (False, *[True] * 4))
     return f'<section id="reps"><h2>Per rep</h2>{table}</section>'
 
 

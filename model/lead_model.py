@@ -31,6 +31,7 @@ from model._patterns import PatternContributions, UnsupportedBooster
 from model._single_row import Kind, SingleRow, single_row
 from model.calibration import Calibrator, logit
 from model.groups import FeatureGroup, feature_groups
+from model.reference import Reference
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,8 @@ class LeadModel:
 
     `classifier` is a LightGBM booster on `ModelInput.matrix`; `hours` and `days` are LightGBM regressors on the
     same matrix (days on log1p of days to close), None when the data had no hours / close dates, in which case
-    `default_hours` / NaN is returned. `metadata` is JSON-safe facts about the training run.
+    `default_hours` / NaN is returned. `metadata` is JSON-safe facts about the training run; `reference` the
+    distributions of its inputs and score on the leads it was fitted on (`model.reference`).
     """
 
     def __init__(
@@ -160,6 +162,7 @@ class LeadModel:
         days: Any = None,
         default_hours: float = 1.0,
         metadata: dict[str, Any] | None = None,
+        reference: Reference | None = None,
     ) -> None:
         self.features = features
         self.classifier = classifier
@@ -168,6 +171,8 @@ class LeadModel:
         self.days = days
         self.default_hours = float(default_hours)
         self.metadata = dict(metadata or {})
+        # The training distributions monitoring compares later windows with (None: stored before they were kept).
+        self.reference = reference
         self.input = ModelInput(features.feature_schema_)
         for name, booster in self.boosters.items():
             if list(booster.feature_name()) != self.input.columns:

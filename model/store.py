@@ -1,14 +1,17 @@
 """The stored form of a `LeadModel`: a folder of explicit artifacts, never a pickle.
 
     model.json        format name and version, feature schema, calibration parameters, the boosters' files,
-                      default hours, training metadata (JSON-safe)
+                      default hours, training metadata (JSON-safe) and, from leadrank with monitoring on, the
+                      training reference distributions (`model.reference`; key `reference`)
     classifier.txt    LightGBM's own model text of each booster
     hours.txt         (only when the model has that head)
     days.txt          (only when the model has that head)
 
 Loading reads JSON and LightGBM model text and nothing else, so it executes nothing a file says. A folder of an
 unknown format version, a missing or malformed file, or boosters that do not fit the feature schema is refused
-with `ModelFormatError` naming the file and key.
+with `ModelFormatError` naming the file and key. The `reference` key is optional within format version 1: a model
+stored before it existed loads with `reference` None (it scores as before; monitoring says its drift checks need
+a model trained by this leadrank), so the format version did not change.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from features.engagement import EngagementFeatures, FeatureInputError
 from features.schema import FeatureSchema, SchemaError
 from model.calibration import CalibrationError, Calibrator
 from model.lead_model import LeadModel
+from model.reference import Reference, ReferenceFormatError
 
 FORMAT: Final = "leadrank-lead-model"
 FORMAT_VERSION: Final = 1
@@ -59,6 +63,8 @@ def save_model(model: LeadModel, path: Path) -> Path:
         "default_hours": model.default_hours,
         "metadata": json_safe(model.metadata),
     }
+    if model.reference is not None:
+        manifest["reference"] = model.reference.to_dict()
     (path / MANIFEST).write_text(json.dumps(manifest, indent=1, allow_nan=False), encoding="utf-8")
     return path
 
@@ -113,6 +119,12 @@ def load_model(path: Path) -> LeadModel:
     if not isinstance(metadata, dict):
         raise ModelFormatError(f"{manifest_path}: key 'metadata' must be an object")
     columns = manifest.get("columns")
+    reference = None
+    if manifest.get("reference") is not None:
+        try:
+            reference = Reference.from_dict(manifest["reference"])
+        except ReferenceFormatError as exc:
+            raise ModelFormatError(f"{manifest_path}: {exc}") from None
     try:
         model = LeadModel(
             features,
@@ -122,6 +134,7 @@ def load_model(path: Path) -> LeadModel:
             days=boosters["days"],
             default_hours=float(default_hours),
             metadata=metadata,
+            reference=reference,
         )
     except ValueError as exc:
         raise ModelFormatError(f"{path}: {exc} (schema mismatch; {RETRAIN_HINT})") from None

@@ -45,6 +45,8 @@ MAX_KEY: Final = 255
 _EXAMPLES: Final = 5
 # Lead ids per `IN (...)` query, well below every database's parameter limit.
 _CHUNK: Final = 500
+# Where an outcome came from in its file ("line 7", "row 3", "lead X"), for the conflicts report.
+ROW_LABEL: Final = "row"
 
 
 def _tables(metadata: MetaData) -> tuple[Table, Table, Table]:
@@ -432,12 +434,29 @@ class PredictionLog:
         self.engine.dispose()
 
 
+def read_log(url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every logged prediction and every imported outcome of the log at `url` (what `leadrank monitor` joins)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    engine = open_engine(url)
+    try:
+        with engine.connect() as conn:
+            return pd.read_sql_table(PREDICTIONS, conn), pd.read_sql_table(OUTCOMES, conn)
+    except SQLAlchemyError as exc:
+        raise PredictionLogError(f"cannot read the prediction log {_shown(url)}: {exc}") from None
+    finally:
+        engine.dispose()
+
+
 # --- outcomes -----------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class OutcomesReport:
-    """What `import_outcomes` did."""
+    """What `import_outcomes` did. `new`: leads without an outcome before; `changed`: leads whose stored outcome
+    (or close date) differed and was replaced by this file's, `changes` describing each (lead, where in the file,
+    before and after); `unchanged`: already stored exactly so, not written again. `matched`: leads of the file
+    the log has scored; the others are counted as never scored, `unmatched_examples` naming a few."""
 
     path: Path
     database: str
@@ -446,7 +465,10 @@ class OutcomesReport:
     won: int
     lost: int
     matched: int
-    replaced: int
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    changes: list[str] = field(default_factory=list)
     unmatched_examples: list[str] = field(default_factory=list)
 
     @property
@@ -520,18 +542,46 @@ def read_outcomes_file(path: str | Path) -> pd.DataFrame:
     conflicting = out.groupby(c.LEAD_ID)[c.OUTCOME].transform("nunique").to_numpy() > 1
     if conflicting.any():
         raise OutcomesError(f"{path}: leads listed twice with different outcomes at {rows(conflicting)}")
+    out[ROW_LABEL] = [f"{where} {k + offset}" for k in range(len(out))]
     unique = out.drop_duplicates(subset=[c.LEAD_ID], keep="last").reset_index(drop=True)
     unique.attrs["rows_read"] = len(out)
     return unique
 
 
+def outcomes_of_leads(leads: pd.DataFrame) -> pd.DataFrame:
+    """The won/lost leads of a canonical leads table (e.g. a CRM export read through its dataset spec) in the
+    form `record_outcomes` takes; open leads are left out."""
+    if c.OUTCOME not in leads.columns:
+        raise OutcomesError("the leads have no outcome column: the dataset spec needs a target")
+    closed = leads.loc[leads[c.OUTCOME].isin(list(c.OUTCOMES))]
+    closed_at = closed[c.CLOSED_AT] if c.CLOSED_AT in closed.columns else pd.Series(pd.NaT, index=closed.index)
+    out = pd.DataFrame(
+        {
+            c.LEAD_ID: closed[c.LEAD_ID].astype("str").to_numpy(),
+            c.OUTCOME: closed[c.OUTCOME].astype("str").to_numpy(),
+            c.CLOSED_AT: pd.to_datetime(closed_at).astype(c.TIMESTAMP_DTYPE).to_numpy(),
+            ROW_LABEL: [f"lead {lead}" for lead in closed[c.LEAD_ID].astype("str")],
+        }
+    )
+    out.attrs["rows_read"] = len(leads)
+    return out
+
+
 def import_outcomes(path: str | Path, url: str) -> OutcomesReport:
-    """Record the outcomes in `path` in the log at `url` (a lead's earlier outcome is replaced) and count how
-    many of them match a scored lead."""
-    from sqlalchemy import MetaData, delete, func, insert, select
+    """Record the outcomes of the file `path` in the log at `url` (see `record_outcomes`)."""
+    return record_outcomes(read_outcomes_file(path), url, Path(path))
+
+
+def record_outcomes(frame: pd.DataFrame, url: str, origin: Path) -> OutcomesReport:
+    """Record outcomes (`lead_id`, `outcome`, `closed_at`, `row`: where each came from) in the log at `url`.
+
+    Idempotent: a lead already stored with the same outcome and close date is not written again, so importing the
+    same file twice changes nothing. A lead stored with another outcome (or close date) takes this file's, the
+    newer word of the CRM, and each such conflict is reported with its row. Leads the log never scored are stored
+    too (a later import of scores joins them) and counted."""
+    from sqlalchemy import MetaData, delete, insert, select
     from sqlalchemy.exc import SQLAlchemyError
 
-    frame = read_outcomes_file(path)
     n_rows = int(frame.attrs.get("rows_read", len(frame)))
     engine = open_engine(url)
     predictions, outcomes, _ = _tables(MetaData())
@@ -539,47 +589,68 @@ def import_outcomes(path: str | Path, url: str) -> OutcomesReport:
     now = datetime.now(UTC).replace(tzinfo=None)
     ids = frame[c.LEAD_ID].tolist()
     closed = frame[c.CLOSED_AT].astype(object).where(frame[c.CLOSED_AT].notna(), None).tolist()
-    params = [
-        {
-            "lead_id": lead_id,
-            "outcome": outcome,
-            "closed_at": None if when is None else when.to_pydatetime(),
-            "import_id": import_id,
-            "imported_at": now,
-        }
-        for lead_id, outcome, when in zip(ids, frame[c.OUTCOME].tolist(), closed, strict=True)
-    ]
+    incoming = {
+        lead: (outcome, None if when is None else pd.Timestamp(when).to_pydatetime(), row)
+        for lead, outcome, when, row in zip(ids, frame[c.OUTCOME].tolist(), closed, frame[ROW_LABEL], strict=True)
+    }
     try:
         with engine.begin() as conn:
-            replaced = 0
+            stored: dict[str, tuple[str, Any]] = {}
+            scored: set[str] = set()
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start : start + _CHUNK]
-                replaced += conn.execute(delete(outcomes).where(outcomes.c.lead_id.in_(chunk))).rowcount or 0
-            if params:
+                query = select(outcomes.c.lead_id, outcomes.c.outcome, outcomes.c.closed_at)
+                for lead, outcome, when in conn.execute(query.where(outcomes.c.lead_id.in_(chunk))):
+                    stored[str(lead)] = (str(outcome), when)
+                found = select(predictions.c.lead_id).where(predictions.c.lead_id.in_(chunk)).distinct()
+                scored.update(str(v) for v in conn.execute(found).scalars())
+            write, changes = [], []
+            unchanged = 0
+            for lead, (outcome, when, row) in incoming.items():
+                before = stored.get(lead)
+                if before == (outcome, when):
+                    unchanged += 1
+                    continue
+                if before is not None:
+                    was = before[0] if before[0] != outcome else f"{outcome} closed {_day(before[1])}"
+                    now_is = outcome if before[0] != outcome else f"{outcome} closed {_day(when)}"
+                    changes.append(f"{lead} at {row}: {was} -> {now_is}")
+                write.append(lead)
+            for start in range(0, len(write), _CHUNK):
+                conn.execute(delete(outcomes).where(outcomes.c.lead_id.in_(write[start : start + _CHUNK])))
+            if write:
+                params = [
+                    {
+                        "lead_id": lead,
+                        "outcome": incoming[lead][0],
+                        "closed_at": incoming[lead][1],
+                        "import_id": import_id,
+                        "imported_at": now,
+                    }
+                    for lead in write
+                ]
                 conn.execute(insert(outcomes), params)
-            scored = select(predictions.c.lead_id).where(predictions.c.lead_id == outcomes.c.lead_id).exists()
-            matched_query = select(func.count()).select_from(outcomes).where(outcomes.c.import_id == import_id, scored)
-            matched = int(conn.execute(matched_query).scalar_one())
-            unmatched_query = (
-                select(outcomes.c.lead_id)
-                .where(outcomes.c.import_id == import_id, ~scored)
-                .order_by(outcomes.c.lead_id)
-                .limit(_EXAMPLES)
-            )
-            unmatched = [str(v) for v in conn.execute(unmatched_query).scalars()]
     except SQLAlchemyError as exc:
         raise OutcomesError(f"cannot write outcomes to the prediction log {_shown(url)}: {exc}") from None
     finally:
         engine.dispose()
     won = int((frame[c.OUTCOME] == c.WON).sum())
+    never_scored = sorted(lead for lead in ids if lead not in scored)
     return OutcomesReport(
-        path=Path(path),
+        path=origin,
         database=_shown(url),
         rows=n_rows,
         leads=len(ids),
         won=won,
         lost=len(ids) - won,
-        matched=matched,
-        replaced=replaced,
-        unmatched_examples=unmatched,
+        matched=len(ids) - len(never_scored),
+        new=len(write) - len(changes),
+        changed=len(changes),
+        unchanged=unchanged,
+        changes=changes,
+        unmatched_examples=never_scored[:_EXAMPLES],
     )
+
+
+def _day(when: Any) -> str:
+    return "(no date)" if when is None or pd.isna(when) else pd.Timestamp(when).strftime("%Y-%m-%d %H:%M")

@@ -51,6 +51,14 @@ Generative story (every point below holds in the output and is checked by tests/
     would resolve after `reference_date` are in progress. Both kinds are open: `outcome`, `closed_at` and
     `sales_hours` are missing. Every other lead has `outcome` won/lost, `closed_at` and `sales_hours`.
 
+11. Drift (only when asked for: `Drift`). In the last `Drift.months` months the world changes: leads arrive in
+    another source mix (`Drift.source_shares`, by default a telemarketing campaign: half of all leads) and one
+    engagement type stops predicting purchases (`Drift.uninformative_type`, by default `tech_doc_download`: the
+    documents are mailed out in a campaign, so how often a lead opens one no longer follows its intent; each
+    lead's rate is a random gamma draw with mean `Drift.uninformative_rate` (6), many leads none, a few many).
+    Outcomes still follow point 5, so what the type said before is now noise. The truth is the truth of the
+    drifted world.
+
 `truth` holds, for every lead (open ones too), `p_close`, `expected_hours` (expected selling hours if handed
 off: `p * hours_if_won + (1 - p) * hours_if_lost`) and `expected_days_to_close` (expected days from
 `decided_at` to close, given the deal is won). It is for evaluation only: training and serving must never read
@@ -177,6 +185,37 @@ _S_PER_DAY: Final = 86_400
 
 class SimulationError(ValueError):
     """Invalid simulation parameters, or a truth table that cannot be read."""
+
+
+# A telemarketing campaign: in SOURCES order.
+DRIFT_SOURCE_SHARES: Final = (0.10, 0.06, 0.50, 0.14, 0.10, 0.10)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A changed world in the last `months` months of the simulated period (point 11 of the story)."""
+
+    months: int
+    source_shares: tuple[float, ...] = DRIFT_SOURCE_SHARES
+    uninformative_type: str = "tech_doc_download"
+    uninformative_rate: float = 6.0
+
+    def check(self, months: int) -> None:
+        if isinstance(self.months, bool) or not isinstance(self.months, int) or not 1 <= self.months <= months:
+            raise SimulationError(f"drift months must be a whole number between 1 and {months}, got {self.months!r}")
+        shares = np.asarray(self.source_shares, dtype=float)
+        if len(shares) != len(SOURCES) or np.any(shares < 0) or not np.isclose(shares.sum(), 1.0):
+            raise SimulationError(
+                f"drift source shares must be {len(SOURCES)} non-negative numbers summing to 1 "
+                f"({', '.join(SOURCES)}), got {list(self.source_shares)}"
+            )
+        pre_decision = EARLY_TYPES + MIDDLE_TYPES + DECISION_TYPES
+        if self.uninformative_type not in pre_decision:
+            raise SimulationError(
+                f"drift type must be one of {', '.join(pre_decision)}, got {self.uninformative_type!r}"
+            )
+        if not 0 <= self.uninformative_rate <= 100:
+            raise SimulationError(f"drift rate must be between 0 and 100, got {self.uninformative_rate!r}")
 
 
 @dataclass(frozen=True)
@@ -306,14 +345,20 @@ class _Leads:
     days_to_close: np.ndarray
     resolved_us: np.ndarray
     deal_value: np.ndarray
+    drifted: np.ndarray  # bool: decided in the drifted period
 
 
-def _simulate_leads(rng: np.random.Generator, n: int, start_us: int, ref_us: int) -> _Leads:
+def _simulate_leads(
+    rng: np.random.Generator, n: int, start_us: int, ref_us: int, drift: Drift | None, drift_us: int
+) -> _Leads:
     span_s = (ref_us - start_us) // _US_PER_S
     decided_s = np.sort(rng.integers(0, span_s, n))
     t = decided_s / span_s
     # Source mix drifts linearly with the decision time: one uniform compared with per-lead cumulative shares.
     shares = _SHARE_START[None, :] + t[:, None] * (_SHARE_END - _SHARE_START)[None, :]
+    drifted = np.zeros(n, dtype=bool) if drift is None else start_us + decided_s * _US_PER_S >= drift_us
+    if drift is not None:
+        shares[drifted] = np.asarray(drift.source_shares)
     source = np.minimum((rng.random(n)[:, None] > np.cumsum(shares, axis=1)).sum(axis=1), len(SOURCES) - 1)
     source = source.astype(np.int8)
 
@@ -380,11 +425,16 @@ def _simulate_leads(rng: np.random.Generator, n: int, start_us: int, ref_us: int
         days_to_close=days_to_close[order],
         resolved_us=resolved_us[order],
         deal_value=deal_value[order],
+        drifted=drifted[order],
     )
 
 
 def _simulate_engagement(
-    rng: np.random.Generator, lead: _Leads, asset_offsets: np.ndarray, asset_counts: np.ndarray
+    rng: np.random.Generator,
+    lead: _Leads,
+    asset_offsets: np.ndarray,
+    asset_counts: np.ndarray,
+    drift: Drift | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Pre-decision events: (lead index, ts in us, type code, asset code), lead-major, unsorted within a lead.
 
@@ -404,8 +454,17 @@ def _simulate_engagement(
     type_p = np.concatenate(
         [p_early[:, None] * _EARLY_MIX, p_mid[:, None] * _MIDDLE_MIX, p_dec[:, None] * _DECISION_MIX], axis=1
     )
-    cell_counts = rng.poisson(rate[:, None] * type_p).ravel()
+    cell_rate = rate[:, None] * type_p
     del type_p
+    if drift is not None:
+        # The type no longer follows intent or fit: in the drifted period each lead's rate of it is drawn at random
+        # (a gamma with shape 0.5: many leads none, a few a lot), so the touches are plentiful and say nothing.
+        pre_decision = EARLY_TYPES + MIDDLE_TYPES + DECISION_TYPES
+        k = int(lead.drifted.sum())
+        random_rate = rng.gamma(0.5, drift.uninformative_rate / 0.5, k)
+        cell_rate[lead.drifted, pre_decision.index(drift.uninformative_type)] = random_rate
+    cell_counts = rng.poisson(cell_rate).ravel()
+    del cell_rate
 
     # Position in the created -> decided window from x = w ** (1 / a), w uniform, so x ~ Beta(a, 1).
     # Decision events take x with a growing with depth (hot leads act late, close to the decision); early
@@ -479,13 +538,17 @@ def simulate(
     months: int = DEFAULT_MONTHS,
     reference_date: datetime | str | pd.Timestamp = DEFAULT_REFERENCE_DATE,
     open_window_days: int = DEFAULT_OPEN_WINDOW_DAYS,
+    drift: Drift | None = None,
 ) -> SimulatedHistory:
-    """Simulate `n_leads` leads decided over the `months` before `reference_date`, with events and truth.
+    """Simulate `n_leads` leads decided over the `months` before `reference_date`, with events and truth; with
+    `drift`, the last `drift.months` of them in a changed world.
 
     Pure: the result depends only on the arguments. See the module docstring for the generative story.
     Raises `SimulationError` for invalid arguments.
     """
     _check_params(n_leads, months, open_window_days)
+    if drift is not None:
+        drift.check(months)
     ref_us = _to_reference_us(reference_date)
     ref_ts = pd.Timestamp(ref_us, unit="us")
     start_us = int((ref_ts - pd.DateOffset(months=months)).value) // 1000
@@ -494,7 +557,8 @@ def simulate(
 
     # Independent streams per stage, so that changing one stage's draws does not reshuffle the others.
     lead_ss, event_ss, leak_ss = np.random.SeedSequence(seed).spawn(3)
-    lead = _simulate_leads(np.random.default_rng(lead_ss), n_leads, start_us, ref_us)
+    drift_us = int((ref_ts - pd.DateOffset(months=drift.months)).value) // 1000 if drift is not None else ref_us
+    lead = _simulate_leads(np.random.default_rng(lead_ss), n_leads, start_us, ref_us, drift, drift_us)
 
     open_from_us = ref_us - open_window_days * _S_PER_DAY * _US_PER_S
     to_score = lead.decided_us >= open_from_us
@@ -502,7 +566,7 @@ def simulate(
     worked = ~to_score
 
     asset_names, asset_offsets, asset_counts = _asset_vocabulary()
-    pre = _simulate_engagement(np.random.default_rng(event_ss), lead, asset_offsets, asset_counts)
+    pre = _simulate_engagement(np.random.default_rng(event_ss), lead, asset_offsets, asset_counts, drift)
     post = _simulate_leak(np.random.default_rng(leak_ss), lead, worked, ref_us, asset_offsets, asset_counts)
 
     idx = np.concatenate([pre[0], post[0]])
@@ -557,6 +621,21 @@ def simulate(
         }
     )
     log.info("simulated %d leads (%d open) and %d events", n_leads, int(is_open.sum()), len(events))
+    return SimulatedHistory(leads=leads, events=events, truth=truth)
+
+
+def as_of(history: SimulatedHistory, when: datetime | str | pd.Timestamp) -> SimulatedHistory:
+    """What the CRM showed at `when`: the leads decided before it, the events before it, and an outcome (with its
+    close date and hours) only for deals closed by then; the others are open. Truth is kept for those leads."""
+    cut = pd.Timestamp(_to_reference_us(when), unit="us")
+    leads = history.leads.loc[history.leads[c.DECIDED_AT] < cut].reset_index(drop=True)
+    still_open = ~(leads[c.CLOSED_AT] <= cut)
+    leads[c.OUTCOME] = leads[c.OUTCOME].where(~still_open)
+    leads[c.CLOSED_AT] = leads[c.CLOSED_AT].where(~still_open)
+    leads[c.SALES_HOURS] = leads[c.SALES_HOURS].where(~still_open)
+    events = history.events.loc[history.events[c.TS] < cut]
+    events = events.loc[events[c.EVENT_LEAD_ID].isin(leads[c.LEAD_ID])].reset_index(drop=True)
+    truth = history.truth.loc[history.truth[c.LEAD_ID].isin(leads[c.LEAD_ID])].reset_index(drop=True)
     return SimulatedHistory(leads=leads, events=events, truth=truth)
 
 

@@ -15,7 +15,7 @@ from tests.serving.session import client, instance, service_cls, serving_env, tr
 
 __all__ = ["client", "instance", "service_cls", "serving_env", "trained"]
 
-_OURS = ("features", "model", "training", "handoff", "serving", "simulator", "marketing", "leadrank")
+_OURS = ("features", "model", "training", "handoff", "serving", "simulator", "marketing", "monitoring", "leadrank")
 
 
 @pytest.fixture(autouse=True)

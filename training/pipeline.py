@@ -29,6 +29,7 @@ from features import contract as c
 from features.contract import LeadBatch
 from features.engagement import EngagementFeatures
 from model import Calibrator, FeatureValues, LeadModel, ModelInput
+from model.reference import build_reference
 from training import backtest as bt
 from training import candidates as cand
 from training import evaluate as ev
@@ -426,6 +427,12 @@ def train(data: TrainingData, options: TrainOptions | None = None, progress: Pro
         default_hours=default_hours,
         metadata={"calibration": calibrator.method, "calibration_oot_log_loss": cal_losses, "fitted_on": refit},
     )
+    # What monitoring compares later leads with: the served model's inputs and scores on the leads it was fitted on.
+    refit_values = values[:, refit_rows]
+    model.reference = build_reference(
+        model, refit_values, model.predict(FeatureValues(refit_values)).p_close, y[refit_rows],
+        {"from": refit.get("from"), "to": refit.get("to")},
+    )  # fmt: skip
 
     metrics["calibration"] = {"method": cal_last.method, "refit_method": calibrator.method, "oot_log_loss": cal_losses}
     metrics["lightgbm_best_iteration"] = int(fold_metrics[str(last.number)]["best_iteration"])

@@ -23,10 +23,12 @@ import json
 import logging
 import math
 import operator
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from training.tracking import (
@@ -420,8 +422,10 @@ def _move_champion(
 ) -> None:
     """Point `champion` at `version`, store `history` (the versions to roll back through) and tag the move."""
     at = _now()
-    client.set_registered_model_alias(name, CHAMPION, version)
+    # The history first: should the process die before the alias moves, it only lists the version that is still
+    # champion, which `rollback` skips.
     client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[-MAX_HISTORY:]))
+    client.set_registered_model_alias(name, CHAMPION, version)
     change = {"kind": kind, "version": version, "previous": previous, "reason": reason, "at": at}
     client.set_registered_model_tag(name, LAST_CHANGE_TAG, json.dumps(change))
     for key, value in (
@@ -436,14 +440,20 @@ def _move_champion(
 
 def champion_version(config: TrackingConfig) -> ModelVersion | None:
     """The model version the `champion` alias points at; None when there is no store, model or champion."""
+    return alias_version(config, CHAMPION)
+
+
+def alias_version(config: TrackingConfig, alias: str) -> ModelVersion | None:
+    """The model version `alias` points at; None when there is no store, model or such alias."""
     if _missing_store(config):
         return None
     client, uri = _client(config, must_exist=False)
     with store_errors(uri, RegistryError):
-        version = _champion_of(_registered_model(client, config.model_name))
+        model = _registered_model(client, config.model_name)
+        version = None if model is None else (model.aliases or {}).get(alias)
         if version is None:
             return None
-        return client.get_model_version(config.model_name, version)
+        return client.get_model_version(config.model_name, str(version))
 
 
 def _missing_store(config: TrackingConfig) -> bool:
@@ -517,6 +527,8 @@ def register_and_gate(
         if notes:
             description += "\n\n" + notes
         client.update_model_version(name, version, description=description)
+        _pause_point(version)
+        # The aliases move last, so a registration that dies before this point leaves them as they were.
         client.set_registered_model_alias(name, CHALLENGER, version)
         if decision.promote:
             history = _history(model) if model is not None else []
@@ -526,6 +538,23 @@ def register_and_gate(
         else:
             logger.warning("Version %s of %r stays challenger: %s", version, name, decision.summary())
     return RegistrationResult(name, version, decision.promote, decision, current)
+
+
+# Tests only (tests/training/test_kill_during_registration.py): a file path; registration writes the new version
+# into it and waits there, just before the aliases move, so the test can kill the process at that moment.
+PAUSE_ENV = "LEADRANK_TEST_PAUSE_BEFORE_ALIASES"
+_PAUSE_SECONDS = 120.0
+
+
+def _pause_point(version: str) -> None:
+    marker = os.environ.get(PAUSE_ENV)
+    if not marker:
+        return
+    import time
+
+    Path(marker).write_text(version, encoding="utf-8")
+    logger.warning("%s is set: pausing registration of version %s before the aliases move", PAUSE_ENV, version)
+    time.sleep(_PAUSE_SECONDS)
 
 
 def _clean_reason(reason: str) -> str:

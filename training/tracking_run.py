@@ -169,7 +169,7 @@ def log_and_register(
                 keep = np.ones(len(ids), dtype=bool)
                 basis = f"Judged on the newest backtest window: {len(ids):,} closed leads its backtest model never saw."
             else:
-                champion_model, fitted, unavailable = _champion_and_fitted_ids(tracking, champ)
+                champion_model, fitted, unavailable = champion_and_fitted_ids(tracking, champ)
                 keep = ~np.isin(ids, fitted) if fitted is not None else np.ones(len(ids), dtype=bool)
                 basis = (
                     f"Compared with champion version {champ.version} on {int(keep.sum()):,} closed leads that neither "
@@ -224,7 +224,7 @@ def _backtest_params(metrics: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _champion_and_fitted_ids(tracking: TrackingConfig, champion: Any) -> tuple[Any, np.ndarray | None, str | None]:
+def champion_and_fitted_ids(tracking: TrackingConfig, champion: Any) -> tuple[Any, np.ndarray | None, str | None]:
     """The champion's model, the ids of the leads it was fitted on, or why it cannot be compared."""
     import mlflow
     from mlflow.exceptions import MlflowException

@@ -141,31 +141,57 @@ outcomes_app = typer.Typer(
 @outcomes_app.command("import")
 def outcomes_import(
     file: Annotated[
-        Path,
+        Path | None,
         typer.Argument(
             help="CSV or Parquet file with columns lead_id, outcome (won/lost) and optionally closed_at.",
             show_default=False,
         ),
-    ],
+    ] = None,
+    spec: Annotated[
+        Path | None,
+        typer.Option(
+            "--spec",
+            help="Instead of FILE: a CRM export read through its dataset spec (TOML); its won/lost rows are imported.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Import lead outcomes into the prediction log (LEADRANK_PREDICTION_DB) and report how many match."""
+    """Import lead outcomes into the prediction log (LEADRANK_PREDICTION_DB) and report how many match.
+
+    Importing the same outcomes again changes nothing; an outcome that differs from the stored one replaces it
+    and is listed with its row.
+    """
+    if (file is None) == (spec is None):
+        fail("give exactly one of FILE (lead_id, outcome, closed_at) or --spec FILE.toml (a CRM export)")
     settings = load_settings()
+    from features.spec import SpecError, load_dataset
     from serving.errors import ServingError
-    from serving.predictions import import_outcomes
+    from serving.predictions import import_outcomes, outcomes_of_leads, record_outcomes
 
     try:
-        report = import_outcomes(file, settings.resolved_prediction_db())
+        if spec is not None:
+            dataset = load_dataset(spec)
+            report = record_outcomes(outcomes_of_leads(dataset.batch.leads), settings.resolved_prediction_db(), spec)
+        else:
+            assert file is not None
+            report = import_outcomes(file, settings.resolved_prediction_db())
+    except SpecError as exc:
+        fail(str(exc))
     except ServingError as exc:
         fail(str(exc))
     duplicates = report.rows - report.leads
-    dup_note = f" ({duplicates} repeated rows merged)" if duplicates else ""
+    dup_note = f" ({duplicates} rows merged or without an outcome)" if duplicates else ""
     print(
-        f"Imported {report.leads:,} outcomes ({report.won:,} won, {report.lost:,} lost) from {report.path}"
-        f"{dup_note} into {report.database}."
+        f"Read {report.leads:,} outcomes ({report.won:,} won, {report.lost:,} lost) from {report.path}{dup_note} "
+        f"into {report.database}: {report.new:,} new, {report.changed:,} changed, {report.unchanged:,} already there."
     )
-    if report.replaced:
-        print(f"{report.replaced:,} leads already had an outcome; it was replaced.")
-    verb = "does" if report.unmatched == 1 else "do"
-    print(f"{report.matched:,} of them match a scored lead in the prediction log; {report.unmatched:,} {verb} not.")
+    if report.changed:
+        shown = "; ".join(report.changes[:10]) + (f"; and {report.changed - 10:,} more" if report.changed > 10 else "")
+        print(f"Conflicts with the stored outcomes, replaced by this file's: {shown}")
+    verb = "was" if report.unmatched == 1 else "were"
+    print(
+        f"{report.matched:,} of them match a scored lead in the prediction log; "
+        f"{report.unmatched:,} {verb} never scored."
+    )
     if report.unmatched_examples:
-        print(f"Not scored, e.g.: {', '.join(report.unmatched_examples)}")
+        print(f"Never scored, e.g.: {', '.join(report.unmatched_examples)}")

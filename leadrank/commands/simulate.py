@@ -105,6 +105,19 @@ def simulate(
         OutputFormat,
         typer.Option("--format", "-f", help="File format of the written tables.", case_sensitive=False),
     ] = OutputFormat.parquet,
+    drift_months: Annotated[
+        int,
+        typer.Option(
+            "--drift-months",
+            min=0,
+            help="Drift: the last N months come from a changed world (a telemarketing campaign's source mix, and "
+            "--drift-type stops predicting purchases); 0: no drift.",
+        ),
+    ] = 0,
+    drift_type: Annotated[
+        str,
+        typer.Option("--drift-type", help="With --drift-months: the engagement type that stops predicting purchases."),
+    ] = "tech_doc_download",
 ) -> None:
     """Simulate a B2B CRM history and write leads, events and truth to a folder.
 
@@ -119,6 +132,8 @@ def simulate(
 
     truth.* holds each lead's true close probability, expected selling hours
     and expected days to close: use it only to evaluate, never to train.
+    With --drift-months N the last N months come from a changed world (for
+    `leadrank monitor` and `leadrank retrain`), truth included.
     The generative story is in docs/simulator.md.
     """
     import simulator as sim
@@ -134,11 +149,13 @@ def simulate(
     if out_dir.exists() and not out_dir.is_dir():
         raise _fail(f"--out-dir {out_dir} exists and is not a folder")
 
+    drift = sim.Drift(months=drift_months, uninformative_type=drift_type) if drift_months else None
     console = Console()
     with Steps(console, indent="") as step:
-        step(f"simulating {n_leads:,} leads over {months} months (seed {seed})")
+        drifted = f", the last {drift_months} drifted" if drift else ""
+        step(f"simulating {n_leads:,} leads over {months} months{drifted} (seed {seed})")
         try:
-            history = sim.simulate(n_leads=n_leads, seed=seed, months=months)
+            history = sim.simulate(n_leads=n_leads, seed=seed, months=months, drift=drift)
         except sim.SimulationError as exc:
             raise _fail(str(exc)) from None
         step(f"writing {fmt.value} files to {out_dir}")

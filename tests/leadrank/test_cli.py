@@ -28,7 +28,10 @@ def test_help_lists_every_subcommand() -> None:
     res = runner.invoke(app, ["--help"])
     assert res.exit_code == 0
     names = _subcommands()
-    expected = {"quickstart", "simulate", "train", "rank", "models", "promote", "rollback", "ui", "serve", "outcomes"}
+    expected = {
+        "quickstart", "simulate", "train", "retrain", "rank", "models", "monitor", "promote", "rollback", "ui", "serve",
+        "outcomes",
+    }  # fmt: skip
     assert expected <= set(names)
     for name in names:
         assert name in res.output

@@ -40,6 +40,24 @@ def test_round_trip_gives_identical_predictions(lead_model: LeadModel, stored: P
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
     assert back.metadata["calibration"] == lead_model.calibrator.method
     assert back.schema == lead_model.schema
+    assert lead_model.reference is not None and back.reference is not None
+    assert back.reference.to_dict() == lead_model.reference.to_dict()
+
+
+def test_the_training_reference_covers_every_modelled_feature_and_the_score(lead_model: LeadModel) -> None:
+    ref = lead_model.reference
+    assert ref is not None
+    assert list(ref.features) == lead_model.columns
+    for name, dist in [*ref.features.items(), ("score", ref.score)]:
+        assert dist.shares.sum() == pytest.approx(1.0), name
+    assert ref.source_mix is not None and set(ref.source_mix.labels) == set(lead_model.schema.categories["source"])
+    assert 0 < ref.positive_rate < 1 and ref.period["to"] > ref.period["from"]
+
+
+def test_a_model_stored_before_the_reference_loads_without_one(stored: Path, tmp_path: Path) -> None:
+    folder = _copy(stored, tmp_path)
+    _edit(folder, lambda m: m.pop("reference"))
+    assert load_model(folder).reference is None
 
 
 def test_nothing_stored_is_a_pickle(stored: Path) -> None:
@@ -68,6 +86,8 @@ def _corrupt_classifier(folder: Path) -> None:
         (lambda f: _edit(f, lambda m: m["calibration"].update(method="magic")), r"calibration key 'method'"),
         (lambda f: _edit(f, lambda m: m["boosters"].update(classifier="../x.txt")), r"'boosters.classifier'"),
         (lambda f: _edit(f, lambda m: m.update(default_hours=-1)), r"key 'default_hours'"),
+        (lambda f: _edit(f, lambda m: m["reference"]["score"].update(kind="odd")), r"'reference\.score\.kind'"),
+        (lambda f: _edit(f, lambda m: m["reference"].update(version=9)), r"key 'reference\.version' is 9"),
         (_drop_hours_file, r"hours\.txt: cannot read the hours booster"),
         (_corrupt_classifier, r"classifier\.txt: not a LightGBM model"),
         (

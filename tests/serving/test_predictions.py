@@ -81,18 +81,32 @@ def test_outcomes_are_joined_to_the_log(tmp_path: Path, suffix: str) -> None:
     )
     report = import_outcomes(path, url(tmp_path))
     assert (report.rows, report.leads, report.won, report.lost) == (4, 3, 1, 2)
-    assert (report.matched, report.unmatched, report.unmatched_examples, report.replaced) == (2, 1, ["L9"], 0)
+    assert (report.matched, report.unmatched, report.unmatched_examples) == (2, 1, ["L9"])
+    assert (report.new, report.changed, report.unchanged) == (3, 0, 0)
     engine = create_engine(url(tmp_path))
     with engine.connect() as conn:
         joined = pd.read_sql(
             text("SELECT p.lead_id, o.outcome, o.closed_at FROM predictions p JOIN outcomes o USING (lead_id)"), conn
         )
     assert sorted(set(joined["lead_id"])) == ["L1", "L2"] and set(joined["outcome"]) == {"won", "lost"}
-    # Importing again replaces, never duplicates.
+    # Importing the same file again changes nothing: not a row written, not even the import stamp.
+    with engine.connect() as conn:
+        before = pd.read_sql(text("SELECT * FROM outcomes ORDER BY lead_id"), conn)
+    same = import_outcomes(path, url(tmp_path))
+    assert (same.new, same.changed, same.unchanged, same.matched) == (0, 0, 3, 2)
+    with engine.connect() as conn:
+        pd.testing.assert_frame_equal(pd.read_sql(text("SELECT * FROM outcomes ORDER BY lead_id"), conn), before)
+    # A different outcome for a stored lead is a conflict: reported with its row, and the newer file wins.
     again = import_outcomes(
-        write_outcomes(tmp_path / f"again{suffix}", [{"lead_id": "L2", "outcome": "won"}]), url(tmp_path)
+        write_outcomes(
+            tmp_path / f"again{suffix}", [{"lead_id": "L1", "outcome": "won"}, {"lead_id": "L2", "outcome": "won"}]
+        ),
+        url(tmp_path),
     )
-    assert again.replaced == 1 and again.matched == 1
+    where = "line 3" if suffix == ".csv" else "row 1"
+    assert (again.new, again.changed, again.matched) == (0, 2, 2)
+    assert f"L2 at {where}: lost -> won" in again.changes
+    assert any(change.startswith("L1 at ") and "closed 2026-10-10" in change for change in again.changes)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT outcome FROM outcomes WHERE lead_id = 'L2'")).scalar_one() == "won"
         assert conn.execute(text("SELECT COUNT(*) FROM outcomes")).scalar_one() == 3
@@ -146,10 +160,42 @@ def test_cli_reports_matches_and_fails_with_exit_2(tmp_path: Path, monkeypatch: 
     )
     result = runner.invoke(app, ["outcomes", "import", str(path)])
     assert result.exit_code == 0, result.output
-    assert "Imported 2 outcomes (1 won, 1 lost)" in result.output
-    assert "1 of them match a scored lead in the prediction log; 1 does not." in result.output
-    assert "L7" in result.output
+    assert "Read 2 outcomes (1 won, 1 lost)" in result.output and "2 new, 0 changed, 0 already there" in result.output
+    assert "1 of them match a scored lead in the prediction log; 1 was never scored." in result.output
+    assert "Never scored, e.g.: L7" in result.output
+    again = runner.invoke(app, ["outcomes", "import", str(path)])
+    assert again.exit_code == 0 and "0 new, 0 changed, 2 already there" in again.output
+    flipped = write_outcomes(tmp_path / "flip.csv", [{"lead_id": "L7", "outcome": "won"}])
+    result = runner.invoke(app, ["outcomes", "import", str(flipped)])
+    assert "Conflicts with the stored outcomes, replaced by this file's: L7 at line 2: lost -> won" in result.output
     bad = write_outcomes(tmp_path / "bad.csv", [{"lead_id": "L1", "outcome": "tbd"}])
     result = runner.invoke(app, ["outcomes", "import", str(bad)])
     assert result.exit_code == 2 and "must be 'won' or 'lost'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_crm_export_through_its_spec_imports_its_won_and_lost_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from features.spec import load_dataset
+
+    monkeypatch.setenv("LEADRANK_PREDICTION_DB", url(tmp_path))
+    spec = Path(__file__).resolve().parents[2] / "examples" / "salesforce-leads.toml"
+    leads = load_dataset(spec).batch.leads
+    closed = leads.loc[leads["outcome"].notna()]
+    log = PredictionLog(url(tmp_path))
+    log_some(log, closed["lead_id"].head(4).tolist())
+    log.close()
+    app = typer.Typer()
+    app.add_typer(outcomes_app, name="outcomes")
+    runner = CliRunner()
+    first = runner.invoke(app, ["outcomes", "import", "--spec", str(spec)])
+    assert first.exit_code == 0, first.output
+    won = int((closed["outcome"] == "won").sum())
+    assert f"Read {len(closed):,} outcomes ({won:,} won, {len(closed) - won:,} lost)" in first.output
+    assert f"{len(closed):,} new" in first.output
+    assert f"4 of them match a scored lead in the prediction log; {len(closed) - 4:,} were never scored" in first.output
+    again = runner.invoke(app, ["outcomes", "import", "--spec", str(spec)])
+    assert f"0 new, 0 changed, {len(closed):,} already there" in again.output
+    both = runner.invoke(app, ["outcomes", "import", "x.csv", "--spec", str(spec)])
+    assert both.exit_code == 2 and "give exactly one of FILE" in both.output

@@ -64,6 +64,8 @@ def test_same_seed_same_files_through_the_cli(tmp_path: Path) -> None:
         (["--n-leads", "5000001"], "--n-leads must be at most 5,000,000"),
         (["--months", "0"], "--months must be between 1 and"),
         (["--months", "121"], "--months must be between 1 and 120, got 121"),
+        (["--months", "3", "--drift-months", "4"], "drift months must be a whole number between 1 and 3, got 4"),
+        (["--drift-months", "2", "--drift-type", "meeting"], "drift type must be one of page_visit"),
     ],
 )
 def test_bad_options_exit_2_with_a_clear_message(tmp_path: Path, args: list[str], message: str) -> None:
@@ -98,3 +100,16 @@ def test_help_explains_every_option() -> None:
     # The count is --n-leads: --leads names a leads file in `rank`, --out a file.
     assert "--leads " not in result.output and "--out " not in result.output
     assert "truth" in result.output
+
+
+def test_drift_writes_a_later_period_with_another_source_mix(tmp_path: Path) -> None:
+    out = tmp_path / "drift"
+    args = ["simulate", "--n-leads", "3000", "--months", "12", "--drift-months", "4", "--out-dir", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "the last 4 drifted" in result.stdout
+    leads = pd.read_parquet(out / "leads.parquet")
+    late = leads[c.DECIDED_AT] >= pd.Timestamp("2026-06-01")
+    share = leads.loc[late, c.SOURCE].eq("telemarketing").mean()
+    assert 0.44 < share < 0.56 and leads.loc[~late, c.SOURCE].eq("telemarketing").mean() < 0.38
+    assert (out / "truth.parquet").is_file()

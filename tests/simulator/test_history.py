@@ -541,3 +541,46 @@ def test_truth_is_read_only_by_training_evaluate() -> None:
             lines = _truth_reads(path.read_text(encoding="utf-8"))
             offenders.extend(f"{rel}:{line}" for line in lines)
     assert not offenders, f"only training/evaluate.py may read the simulator's truth; found: {offenders}"
+
+
+def test_drift_makes_the_type_say_nothing_about_intent_and_keeps_the_past() -> None:
+    from simulator import Drift, simulate
+
+    plain = simulate(n_leads=6000, seed=4, months=12)
+    drifted = simulate(n_leads=6000, seed=4, months=12, drift=Drift(months=4))
+    start = pd.Timestamp("2026-06-01")
+    # The leads themselves (arrivals, firmographics, outcomes) before the drift are those of the plain world (their
+    # ids may differ: ids follow creation order, and drifted leads are created among them).
+    before = plain.leads[c.DECIDED_AT] < start
+
+    def pre_drift(leads: pd.DataFrame) -> pd.DataFrame:
+        early = leads.loc[leads[c.DECIDED_AT] < start].drop(columns=[c.LEAD_ID])
+        return early.sort_values([c.DECIDED_AT, c.CREATED_AT]).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(pre_drift(plain.leads), pre_drift(drifted.leads))
+    late = drifted.leads.loc[drifted.leads[c.DECIDED_AT] >= start, c.LEAD_ID]
+    docs = drifted.events[drifted.events[c.EVENT_TYPE] == "tech_doc_download"]
+    per_lead = docs.groupby(c.EVENT_LEAD_ID).size().reindex(late, fill_value=0)
+    p = drifted.truth.set_index(c.LEAD_ID).loc[late, "p_close"]
+    # Before: documents follow intent (hot leads read more); after: no relation.
+    early = plain.leads.loc[before, c.LEAD_ID]
+    plain_docs = plain.events[plain.events[c.EVENT_TYPE] == "tech_doc_download"]
+    early_count = plain_docs.groupby(c.EVENT_LEAD_ID).size().reindex(early, fill_value=0)
+    early_p = plain.truth.set_index(c.LEAD_ID).loc[early, "p_close"]
+    assert np.corrcoef(early_count, early_p)[0, 1] > 0.3
+    assert abs(np.corrcoef(per_lead, p)[0, 1]) < 0.1
+    assert per_lead.mean() == pytest.approx(6.0, rel=0.2)
+
+
+def test_as_of_shows_only_what_was_known_then(history: SimulatedHistory) -> None:
+    from simulator import as_of
+
+    when = pd.Timestamp("2026-05-01")
+    past = as_of(history, when)
+    assert (past.leads[c.DECIDED_AT] < when).all() and (past.events[c.TS] < when).all()
+    closed = past.leads[c.OUTCOME].notna()
+    assert (past.leads.loc[closed, c.CLOSED_AT] <= when).all()
+    assert past.leads.loc[~closed, [c.CLOSED_AT, c.SALES_HOURS]].isna().all().all()
+    later = history.leads.set_index(c.LEAD_ID).loc[past.leads.loc[~closed, c.LEAD_ID]]
+    assert (later[c.CLOSED_AT].isna() | (later[c.CLOSED_AT] > when)).all()
+    assert set(past.truth[c.LEAD_ID]) == set(past.leads[c.LEAD_ID])
