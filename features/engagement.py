@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Final, Self
@@ -133,6 +133,27 @@ class InputReport:
     events_missing_ts: int = 0
     missing_columns: list[str] = field(default_factory=list)
     invalid_numeric: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def combined(cls, reports: Sequence[InputReport]) -> InputReport:
+        """One report for the union of the batches of `reports` (the partitions of one data set)."""
+        total = cls(n_leads=0, n_events=0)
+        for report in reports:
+            for f in fields(cls):
+                mine, theirs = getattr(total, f.name), getattr(report, f.name)
+                if isinstance(mine, int):
+                    setattr(total, f.name, mine + theirs)
+                elif isinstance(mine, list):
+                    mine.extend(x for x in theirs if x not in mine)
+                elif f.name == "unseen_categories":
+                    for column, counts in theirs.items():
+                        kept = mine.setdefault(column, {})
+                        for value, n in counts.items():
+                            kept[value] = kept.get(value, 0) + n
+                else:
+                    for key, n in theirs.items():
+                        mine[key] = mine.get(key, 0) + n
+        return total
 
     @property
     def has_issues(self) -> bool:
@@ -278,6 +299,28 @@ class EngagementFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
         self._set_fitted(schema)
         logger.debug("EngagementFeatures fitted: %d features, %d attributes", len(names), len(attributes))
         return self
+
+    @classmethod
+    def merged(cls, fitted: Sequence[EngagementFeatures]) -> EngagementFeatures:
+        """One transformer from several fitted on parts of the same leads (partitions of a data set), as if
+        fitted on all of them: the same columns, each categorical column's categories the union of the parts'.
+        The parts must agree on everything else; fit them with explicit `categorical` / `numeric` lists so that
+        no part infers its attribute columns differently."""
+        if not fitted:
+            raise FeatureInputError("no fitted parts to merge")
+        first = fitted[0].feature_schema_
+        for k, part in enumerate(fitted[1:], start=1):
+            schema = part.feature_schema_
+            if schema.feature_names != first.feature_names or schema.attributes != first.attributes:
+                raise FeatureInputError(
+                    f"part {k} has other feature columns than part 0 ({list(schema.feature_names)} vs "
+                    f"{list(first.feature_names)}): its leads table has other attribute columns or types"
+                )
+        categories = {
+            name: tuple(sorted(set().union(*(part.feature_schema_.categories[name] for part in fitted))))
+            for name in first.categories
+        }
+        return cls.from_schema(replace(first, categories=categories))
 
     @classmethod
     def from_schema(cls, schema: FeatureSchema) -> EngagementFeatures:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -41,6 +42,36 @@ HorizonDaysOption = Annotated[
 ModelVersionOption = Annotated[
     str | None, typer.Option("--model-version", help="Registered version to use (default: the champion).")
 ]
+
+
+class Engine(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
+# Options shared by the commands that can run on a Dask cluster (train, rank, simulate).
+EngineOption = Annotated[
+    Engine,
+    typer.Option(
+        "--engine",
+        case_sensitive=False,
+        help="Where the work runs: 'local' (this process) or 'dask' (a Dask cluster, partitioned Parquet data).",
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Dask scheduler address for --engine dask, e.g. tcp://scheduler:8786 (default: "
+        "LEADRANK_DASK_SCHEDULER; unset: a local cluster sized to this machine).",
+        show_default=False,
+    ),
+]
+
+
+def scheduler_address(option: str | None, settings: Settings) -> str | None:
+    """The scheduler to use: --scheduler, else LEADRANK_DASK_SCHEDULER, else None (a local cluster)."""
+    return option or settings.dask_scheduler
 
 
 def fail(message: str) -> NoReturn:

@@ -38,6 +38,11 @@ class Settings(ServiceSettings):
         description="Promotion gate: largest relative drop of expected closes at capacity below the champion.",
     )
 
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="Dask scheduler address for --engine dask (e.g. tcp://scheduler:8786). Unset: a local cluster.",
+    )
+
     def resolved_tracking_uri(self, environ: dict[str, str] | None = None) -> str:
         import os
 

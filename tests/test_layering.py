@@ -10,15 +10,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 # Library packages.
-LIBRARY = ("features", "training", "handoff", "serving", "simulator", "model", "marketing", "monitoring")
-# What each library package must not import (by top-level package name).
-FORBIDDEN: dict[str, frozenset[str]] = {package: frozenset({"leadrank"}) for package in LIBRARY}
-FORBIDDEN["serving"] = frozenset({"leadrank", "training"})
-FORBIDDEN["marketing"] = frozenset({"leadrank", "training"})
+LIBRARY = ("features", "training", "handoff", "serving", "simulator", "model", "marketing", "monitoring", "engines")
+# What each library package must not import (by top-level package name). `engines` runs the other packages on a
+# cluster: it builds on them, none of them on it.
+FORBIDDEN: dict[str, frozenset[str]] = {package: frozenset({"leadrank", "engines"}) for package in LIBRARY}
+FORBIDDEN["engines"] = frozenset({"leadrank"})
+FORBIDDEN["serving"] = frozenset({"leadrank", "training", "engines"})
+FORBIDDEN["marketing"] = frozenset({"leadrank", "training", "engines"})
 # The fitted model depends on the features alone: serving, training and the command line build on it.
-FORBIDDEN["model"] = frozenset({"leadrank", "training", "serving", "handoff", "marketing", "monitoring"})
+FORBIDDEN["model"] = frozenset({"leadrank", "training", "serving", "handoff", "marketing", "monitoring", "engines"})
 # Monitoring reads the model, the training metrics and the log; nothing below it reads monitoring.
-for _package in ("features", "training", "handoff", "serving", "simulator", "marketing"):
+for _package in ("features", "training", "handoff", "serving", "simulator", "marketing", "engines"):
     FORBIDDEN[_package] = FORBIDDEN[_package] | {"monitoring"}
 
 

@@ -209,22 +209,54 @@ def fit_lightgbm_classifier(
 ) -> Any:
     import lightgbm as lgb
 
-    kw = {**LGBM_PARAMS, **(params or {}), "random_state": seed, "metric": EARLY_STOPPING_METRIC}
-    kw["min_child_samples"] = _leaf_size(kw["min_child_samples"], len(y), params)
-    if monotone is not None and any(monotone):
-        kw["monotone_constraints"] = monotone
-        kw.setdefault("monotone_constraints_method", "intermediate")
+    kw = classifier_params(len(y), seed, monotone, params, early_stopping=True)
     model = lgb.LGBMClassifier(**kw)
     model.fit(
         X,
         y,
         eval_X=(X_val,),
         eval_y=(y_val,),
-        callbacks=[lgb.early_stopping(100, verbose=False)],
+        callbacks=[lgb.early_stopping(CLASSIFIER_PATIENCE, verbose=False)],
         **layout.fit_args(),
     )
     log.info("lightgbm classifier: best iteration %s", model.best_iteration_)
     return model
+
+
+# Rounds without improvement on the validation period before early stopping ends a fit.
+CLASSIFIER_PATIENCE = 100
+REGRESSOR_PATIENCE = 30
+
+
+def classifier_params(
+    n_rows: int,
+    seed: int,
+    monotone: list[int] | None = None,
+    params: Mapping[str, Any] | None = None,
+    *,
+    early_stopping: bool,
+    rounds: int | None = None,
+) -> dict[str, Any]:
+    """The classifier's LightGBM parameters for `n_rows` training rows: every engine fits with these."""
+    kw = {**LGBM_PARAMS, **(params or {}), "random_state": seed}
+    if early_stopping:
+        kw["metric"] = EARLY_STOPPING_METRIC
+    kw["min_child_samples"] = _leaf_size(kw["min_child_samples"], n_rows, params)
+    if monotone is not None and any(monotone):
+        kw["monotone_constraints"] = monotone
+        kw.setdefault("monotone_constraints_method", "intermediate")
+    if rounds is not None:
+        kw["n_estimators"] = max(1, int(rounds))
+    return kw
+
+
+def regressor_params(n_rows: int, seed: int, rounds: int | None = None) -> dict[str, Any]:
+    """The selling-hours and days-to-close heads' LightGBM parameters for `n_rows` training rows."""
+    kw = {**_REGRESSOR_PARAMS, "random_state": seed}
+    kw["min_child_samples"] = _leaf_size(kw["min_child_samples"], n_rows, None)
+    if rounds is not None:
+        kw["n_estimators"] = max(1, int(rounds))
+    return kw
 
 
 def _leaf_size(default: int, n_rows: int, params: Mapping[str, Any] | None) -> int:
@@ -252,16 +284,9 @@ def fit_lightgbm_rounds(
     import lightgbm as lgb
 
     if classifier:
-        kw = {**LGBM_PARAMS, **(params or {}), "random_state": seed}
-        kw["min_child_samples"] = _leaf_size(kw["min_child_samples"], len(y), params)
-        if monotone is not None and any(monotone):
-            kw["monotone_constraints"] = monotone
-            kw.setdefault("monotone_constraints_method", "intermediate")
-        kw["n_estimators"] = max(1, int(rounds))
+        kw = classifier_params(len(y), seed, monotone, params, early_stopping=False, rounds=rounds)
         return lgb.LGBMClassifier(**kw).fit(X, y, **layout.fit_args())
-    kw = {**_REGRESSOR_PARAMS, "random_state": seed, "n_estimators": max(1, int(rounds))}
-    kw["min_child_samples"] = _leaf_size(kw["min_child_samples"], len(y), None)
-    return lgb.LGBMRegressor(**kw).fit(X, y, **layout.fit_args())
+    return lgb.LGBMRegressor(**regressor_params(len(y), seed, rounds)).fit(X, y, **layout.fit_args())
 
 
 # What the optional search may change, and the values it draws from: the knobs that moved validation loss in
@@ -363,10 +388,13 @@ def fit_lightgbm_regressor(
 ) -> Any:
     import lightgbm as lgb
 
-    params = {**_REGRESSOR_PARAMS, "random_state": seed}
-    params["min_child_samples"] = _leaf_size(params["min_child_samples"], len(y), None)
-    model = lgb.LGBMRegressor(**params)
+    model = lgb.LGBMRegressor(**regressor_params(len(y), seed))
     model.fit(
-        X, y, eval_X=(X_val,), eval_y=(y_val,), callbacks=[lgb.early_stopping(30, verbose=False)], **layout.fit_args()
+        X,
+        y,
+        eval_X=(X_val,),
+        eval_y=(y_val,),
+        callbacks=[lgb.early_stopping(REGRESSOR_PATIENCE, verbose=False)],
+        **layout.fit_args(),
     )
     return model

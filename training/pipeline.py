@@ -34,6 +34,7 @@ from training import backtest as bt
 from training import candidates as cand
 from training import evaluate as ev
 from training.split import Split, TrainingError, order_closed, split_info
+from training.training_set import InMemoryTrainingSet, TrainingSet, content_hash, table_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -135,34 +136,10 @@ def load_training_data(data_dir: Path | None = None, spec: Path | None = None) -
     )
 
 
-def _subset(batch: LeadBatch, idx: np.ndarray) -> LeadBatch:
-    return LeadBatch(batch.leads.iloc[idx].reset_index(drop=True), batch.events)
-
-
 def fingerprint(data: TrainingData) -> dict[str, Any]:
     """What the run was trained on: sizes, dates, positive rate, and a content hash of the tables."""
-    leads = data.batch.leads
-    closed = leads[c.OUTCOME].notna() if c.OUTCOME in leads else pd.Series(False, index=leads.index)
-    won = (leads[c.OUTCOME] == c.WON) if c.OUTCOME in leads else closed
-    h_leads = pd.util.hash_pandas_object(leads, index=False).to_numpy()
-    h_events = pd.util.hash_pandas_object(data.batch.events, index=False).to_numpy()
-    import hashlib
-
-    digest = hashlib.sha256(h_leads.tobytes() + h_events.tobytes()).hexdigest()[:16]
-    fp: dict[str, Any] = {
-        "origin": data.origin,
-        "leads": len(leads),
-        "events": len(data.batch.events),
-        "closed_leads": int(closed.sum()),
-        "won_leads": int(won.sum()),
-        "open_leads": int((~closed).sum()),
-        "positive_rate": float(won.sum() / max(int(closed.sum()), 1)),
-        "content_hash": digest,
-    }
-    if leads[c.CREATED_AT].notna().any():
-        fp["created_from"] = str(leads[c.CREATED_AT].min())
-        fp["created_to"] = str(leads[c.CREATED_AT].max())
-    return fp
+    leads, events = data.batch.leads, data.batch.events
+    return table_fingerprint(data.origin, leads, len(events), content_hash(leads, events))
 
 
 # Below this AUC the scores do not rank the calibration leads: calibrating their shape there would flatten or
@@ -219,20 +196,38 @@ def _days_to_close(leads: pd.DataFrame) -> pd.Series:
     return (leads[c.CLOSED_AT] - start).dt.total_seconds() / 86400.0
 
 
-def train(data: TrainingData, options: TrainOptions | None = None, progress: Progress | None = None) -> TrainResult:
-    """Backtest, compare candidates on the newest window, refit on all history. Returns the served model, the
-    last fold's model, metrics (the `--metrics-out` JSON) and a summary table."""
-    opts = options or TrainOptions()
-    say = progress or (lambda msg: log.info(msg))
-    t0 = time.perf_counter()
-    leads = data.batch.leads
+def closed_leads(leads: pd.DataFrame) -> pd.DataFrame:
+    """The leads with an outcome, as they were at their decision time (a scoring time, as_of, is for open leads)."""
     if c.OUTCOME not in leads.columns:
         raise TrainingError("the leads table has no outcome column: nothing to learn from")
     closed_mask = leads[c.OUTCOME].notna().to_numpy()
-    # A closed lead is learnt from as it was at its decision time: a scoring time (as_of) is for open leads.
-    closed = leads.loc[closed_mask].drop(columns=[c.AS_OF], errors="ignore").reset_index(drop=True)
+    return leads.loc[closed_mask].drop(columns=[c.AS_OF], errors="ignore").reset_index(drop=True)
+
+
+def train(data: TrainingData, options: TrainOptions | None = None, progress: Progress | None = None) -> TrainResult:
+    """Backtest, compare candidates on the newest window, refit on all history. Returns the served model, the
+    last fold's model, metrics (the `--metrics-out` JSON) and a summary table."""
+    leads = data.batch.leads
+    closed = closed_leads(leads)
+    tset = InMemoryTrainingSet(closed, data.batch.events, fingerprint(data))
+    return fit_recipe(tset, data, len(leads) - len(closed), options, progress)
+
+
+def fit_recipe(
+    tset: TrainingSet,
+    data: TrainingData,
+    n_open: int,
+    options: TrainOptions | None = None,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """The recipe on any engine's closed leads (`training.training_set`): `data` gives the data set's shape
+    (ordering, attribute lists, stage map, effort, notes), `tset` the leads, their features and the fits."""
+    opts = options or TrainOptions()
+    say = progress or (lambda msg: log.info(msg))
+    t0 = time.perf_counter()
+    closed = tset.closed
     y = (closed[c.OUTCOME] == c.WON).to_numpy(dtype=int)
-    n_won, n_open = int(y.sum()), int((~closed_mask).sum())
+    n_won = int(y.sum())
     if len(closed) < MIN_CLOSED_TO_TRAIN or n_won < MIN_WINS_TO_TRAIN:
         raise TrainingError(
             f"not enough history to train: {len(closed):,} closed leads and {n_won:,} wins; need at least "
@@ -251,29 +246,22 @@ def train(data: TrainingData, options: TrainOptions | None = None, progress: Pro
     warnings = list(data.warnings) + [w for w in [ordered.warning] if w]
     warnings += [f"backtest {d}: left out" for d in dropped]
     last = folds[-1]
-    batch = LeadBatch(closed, data.batch.events)
 
     say("[2/7] building point-in-time features")
-    fe = EngagementFeatures(stage_map=data.stage_map, categorical=data.categorical, numeric=data.numeric)
-    # The vocabulary (categories) comes from every closed lead, as the refit sees them; no outcome is involved.
-    fe.fit(batch)
-    ids, columns = fe.columns_of(batch)
-    values = fe.transform_columns(columns)
-    X_all = fe.to_frame(ids, values)
-    report = fe.inspect(batch)
-    # Events after the decision time (the post-decision touches) and events of open leads are expected in any
-    # history; only what would change the model's view of the data is worth a warning.
-    report.events_at_or_after_as_of = 0
-    report.events_unknown_lead = 0
-    warnings += report.messages()
+    fe, input_warnings = tset.fit_features(
+        EngagementFeatures(stage_map=data.stage_map, categorical=data.categorical, numeric=data.numeric)
+    )
+    warnings += input_warnings
     # The boosters' input: the same matrix `LeadModel.predict` builds.
     design = ModelInput(fe.feature_schema_)
-    M = design.matrix(values)
     layout = cand.BoosterLayout(design.columns, design.categorical)
     monotone = design.monotone
 
     def fit_classifier(rows: np.ndarray, val: np.ndarray, params: dict[str, Any] | None) -> Any:
-        return cand.fit_lightgbm_classifier(M[rows], y[rows], M[val], y[val], opts.seed, layout, monotone, params)
+        return tset.fit_classifier(rows, val, y, opts.seed, layout, monotone, params)
+
+    def scores(clf: Any, calibrator: Calibrator, rows: np.ndarray) -> np.ndarray:
+        return LeadModel(fe, _frozen(clf), calibrator).predict(FeatureValues(tset.values(rows))).p_close
 
     search: dict[str, Any] | None = None
     params: dict[str, Any] | None = None
@@ -281,8 +269,8 @@ def train(data: TrainingData, options: TrainOptions | None = None, progress: Pro
         say(f"      LightGBM parameter search: up to {opts.search_trials} trials or {opts.search_seconds:g} s")
         rows = last.fit_rows(1.0)
         found = cand.search_lightgbm(
-            M[rows], y[rows], M[last.val], y[last.val], opts.seed, layout, monotone, opts.search_seconds,
-            opts.search_trials, say=say,
+            design.matrix(tset.values(rows)), y[rows], design.matrix(tset.values(last.val)), y[last.val], opts.seed,
+            layout, monotone, opts.search_seconds, opts.search_trials, say=say,
         )  # fmt: skip
         params = found.params
         search = {
@@ -301,15 +289,15 @@ def train(data: TrainingData, options: TrainOptions | None = None, progress: Pro
         f" on the {len(choosing)} before the last"
     )
     fitted: dict[tuple[int, float], Any] = {}
-    scores: dict[float, list[float]] = {w: [] for w in windows}
+    window_scores: dict[float, list[float]] = {w: [] for w in windows}
     for fold in choosing:
         for w in windows if len(windows) > 1 else ():
             clf = fit_classifier(fold.fit_rows(w), fold.val, params)
             fitted[(fold.number, w)] = clf
-            unscaled = LeadModel(fe, _frozen(clf), Calibrator("none")).predict(FeatureValues(values[:, fold.test]))
-            scores[w].append(ev.ranking_metrics(y[fold.test], unscaled.p_close)["roc_auc"])
+            unscaled = scores(clf, Calibrator("none"), fold.test)
+            window_scores[w].append(ev.ranking_metrics(y[fold.test], unscaled)["roc_auc"])
     if len(windows) > 1:
-        window, why = bt.choose_window(scores)
+        window, why = bt.choose_window(window_scores)
     else:
         window, why = windows[0], f"{bt.window_name(windows[0])}: the only window given"
 
@@ -320,9 +308,9 @@ def train(data: TrainingData, options: TrainOptions | None = None, progress: Pro
         clf = fitted.get((fold.number, window)) or fit_classifier(fold.fit_rows(window), fold.val, params)
         frozen = _frozen(clf)
         calibrator, _ = _fit_calibrator(
-            np.asarray(frozen.predict(M[fold.val]), dtype=np.float64), y[fold.val], opts.seed
+            np.asarray(frozen.predict(design.matrix(tset.values(fold.val))), dtype=np.float64), y[fold.val], opts.seed
         )
-        p = LeadModel(fe, frozen, calibrator).predict(FeatureValues(values[:, fold.test])).p_close
+        p = LeadModel(fe, frozen, calibrator).predict(FeatureValues(tset.values(fold.test))).p_close
         fold_models[fold.number] = (clf, calibrator)
         info = split_info(
             closed, y, ordered.kind, ordered.time_col,
@@ -352,18 +340,23 @@ def train(data: TrainingData, options: TrainOptions | None = None, progress: Pro
         ),
         warning=ordered.warning,
     )
-    ytr, yte = y[split.train], y[split.test]
-    raw_test: dict[str, np.ndarray] = {"points": cand.points_score(_subset(batch, split.test))}
+    yte = y[split.test]
+    raw_test: dict[str, np.ndarray] = {"points": tset.points(split.test)}
     probs_test: dict[str, np.ndarray] = {}
-    nb = cand.fit_naive_bayes(X_all.iloc[split.train], ytr)
-    probs_test["naive_bayes"] = nb.predict_proba(X_all.iloc[split.test])[:, 1]
-    lr = cand.fit_logistic(X_all.iloc[split.train], ytr, opts.seed)
-    probs_test["logistic"] = lr.predict_proba(X_all.iloc[split.test])[:, 1]
+    ids = closed[c.LEAD_ID]
+    base_rows = tset.baseline_rows(split.train)
+    X_base = fe.to_frame(pd.Index(ids.iloc[base_rows]), tset.values(base_rows))
+    X_test = fe.to_frame(pd.Index(ids.iloc[split.test]), tset.values(split.test))
+    nb = cand.fit_naive_bayes(X_base, y[base_rows])
+    probs_test["naive_bayes"] = nb.predict_proba(X_test)[:, 1]
+    lr = cand.fit_logistic(X_base, y[base_rows], opts.seed)
+    probs_test["logistic"] = lr.predict_proba(X_test)[:, 1]
+    del X_base
 
     say("[5/7] learning selling effort and time to close")
     clf_last, cal_last = fold_models[last.number]
-    hours_model, default_hours, effort_note = _fit_hours(closed, M, layout, split, data.has_effort, opts.seed)
-    days_model, days_note = _fit_days(closed, M, layout, split, y, opts.seed)
+    hours_model, default_hours, effort_note = _fit_hours(tset, layout, split, data.has_effort, opts.seed)
+    days_model, days_note = _fit_days(tset, layout, split, y, opts.seed)
     warnings += [n for n in (effort_note, days_note) if n]
     evaluation_model = LeadModel(
         features=fe,
@@ -374,10 +367,10 @@ def train(data: TrainingData, options: TrainOptions | None = None, progress: Pro
         default_hours=default_hours,
         metadata={"calibration": cal_last.method, "backtest_fold": last.number},
     )
-    test_leads = closed.iloc[split.test].reset_index(drop=True)
-    test_batch = LeadBatch(test_leads, data.batch.events)
+    test_batch = tset.batch(split.test)
+    test_leads = test_batch.leads
     # The features of every closed lead are computed once, above: score the newest window from them.
-    scored_test = evaluation_model.predict(FeatureValues(values[:, split.test])).frame(test_leads[c.LEAD_ID])
+    scored_test = evaluation_model.predict(FeatureValues(tset.values(split.test))).frame(test_leads[c.LEAD_ID])
     probs_test["lightgbm"] = scored_test["p_close"].to_numpy()
 
     say("[6/7] evaluating on the newest window")
@@ -391,14 +384,14 @@ def train(data: TrainingData, options: TrainOptions | None = None, progress: Pro
     # The refit learns from more leads than any fold: it supports at least as many rounds as the largest fold
     # found useful.
     rounds = max(chosen_iters)
-    clf_refit = cand.fit_lightgbm_rounds(
-        M[refit_rows], y[refit_rows], rounds, opts.seed, layout, classifier=True, monotone=monotone, params=params
+    clf_refit = tset.fit_rounds(
+        refit_rows, y, rounds, opts.seed, layout, classifier=True, monotone=monotone, params=params
     )
     # Calibration from out-of-time predictions: the last fold's model on the newest window, which it never saw.
-    raw_oot = np.asarray(evaluation_model.classifier.predict(M[last.test]), dtype=np.float64)
+    raw_oot = np.asarray(evaluation_model.classifier.predict(design.matrix(tset.values(last.test))), dtype=np.float64)
     calibrator, cal_losses = _fit_calibrator(raw_oot, y[last.test], opts.seed)
-    hours_refit = _refit_head(hours_model, closed, M, layout, refit_rows, "hours", y, opts.seed)
-    days_refit = _refit_head(days_model, closed, M, layout, refit_rows, "days", y, opts.seed)
+    hours_refit = _refit_head(hours_model, tset, layout, refit_rows, "hours", y, opts.seed)
+    days_refit = _refit_head(days_model, tset, layout, refit_rows, "days", y, opts.seed)
     refit_info = split_info(closed, y, ordered.kind, ordered.time_col, {"fitted": refit_rows})["fitted"]
     calibration_info = split_info(closed, y, ordered.kind, ordered.time_col, {"w": last.test})["w"]
     refit = {
@@ -448,12 +441,12 @@ def train(data: TrainingData, options: TrainOptions | None = None, progress: Pro
         "window": window,
         "window_name": bt.window_name(window),
         "window_choice": why,
-        "window_scores": {bt.window_name(w): [float(v) for v in s] for w, s in scores.items() if s},
+        "window_scores": {bt.window_name(w): [float(v) for v in s] for w, s in window_scores.items() if s},
         "dropped_folds": dropped,
     }
     metrics["refit"] = refit
-    metrics["n_features"] = int(M.shape[1])
-    metrics["fingerprint"] = fingerprint(data)
+    metrics["n_features"] = len(design.columns)
+    metrics["fingerprint"] = tset.fingerprint()
     metrics["warnings"] = warnings
     test_metrics = {k: v for k, v in metrics.items() if k.startswith("test_")}
     model.metadata["test_metrics"] = test_metrics
@@ -476,8 +469,7 @@ def train(data: TrainingData, options: TrainOptions | None = None, progress: Pro
 
 def _refit_head(
     head: Any,
-    closed: pd.DataFrame,
-    M: np.ndarray,
+    tset: TrainingSet,
     layout: cand.BoosterLayout,
     rows: np.ndarray,
     kind: Literal["hours", "days"],
@@ -487,6 +479,7 @@ def _refit_head(
     """A regression head refit on `rows` with the rounds its early-stopped fold version used (None: none)."""
     if head is None:
         return None
+    closed = tset.closed
     if kind == "hours":
         target = closed[c.SALES_HOURS].to_numpy(dtype=float)
         keep = rows[~np.isnan(target[rows])]
@@ -494,7 +487,7 @@ def _refit_head(
         target = np.log1p(_days_to_close(closed).to_numpy(dtype=float))
         keep = rows[(y[rows] == 1) & np.isfinite(target[rows])]
     rounds = int(head.best_iteration_ or head.n_estimators)
-    return _frozen(cand.fit_lightgbm_rounds(M[keep], target[keep], rounds, seed, layout, classifier=False))
+    return _frozen(tset.fit_rounds(keep, target, rounds, seed, layout, classifier=False))
 
 
 def _frozen(estimator: Any) -> Any:
@@ -508,8 +501,9 @@ def _frozen(estimator: Any) -> Any:
 
 
 def _fit_hours(
-    closed: pd.DataFrame, M: np.ndarray, layout: cand.BoosterLayout, split: Split, has_effort: bool, seed: int
+    tset: TrainingSet, layout: cand.BoosterLayout, split: Split, has_effort: bool, seed: int
 ) -> tuple[Any, float, str | None]:
+    closed = tset.closed
     if not has_effort or c.SALES_HOURS not in closed.columns:
         return None, 1.0, "no sales hours in the data: every lead is assumed to cost the same effort (1 hour)"
     hours = closed[c.SALES_HOURS].to_numpy(dtype=float)
@@ -518,13 +512,14 @@ def _fit_hours(
     if len(tr) < 50 or len(va) < 10:
         med = float(np.nanmedian(hours)) if np.isfinite(hours).any() else 1.0
         return None, med, f"too few leads with sales hours: every lead is assumed to cost {med:.1f} h"
-    model = cand.fit_lightgbm_regressor(M[tr], hours[tr], M[va], hours[va], seed, layout)
+    model = tset.fit_regressor(tr, va, hours, seed, layout)
     return model, float(np.nanmedian(hours)), None
 
 
 def _fit_days(
-    closed: pd.DataFrame, M: np.ndarray, layout: cand.BoosterLayout, split: Split, y: np.ndarray, seed: int
+    tset: TrainingSet, layout: cand.BoosterLayout, split: Split, y: np.ndarray, seed: int
 ) -> tuple[Any, str | None]:
+    closed = tset.closed
     if c.CLOSED_AT not in closed.columns or closed[c.CLOSED_AT].isna().all():
         return None, "no close dates in the data: expected days to close is omitted"
     days = _days_to_close(closed).to_numpy(dtype=float)
@@ -533,7 +528,7 @@ def _fit_days(
     if len(tr) < 50 or len(va) < 10:
         return None, "too few won leads with dates: expected days to close is omitted"
     # Days to close are skewed: fit on log1p so a few slow deals do not dominate.
-    return cand.fit_lightgbm_regressor(M[tr], np.log1p(days[tr]), M[va], np.log1p(days[va]), seed, layout), None
+    return tset.fit_regressor(tr, va, np.log1p(days), seed, layout), None
 
 
 def _evaluate_all(

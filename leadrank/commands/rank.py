@@ -18,9 +18,12 @@ from features.contract import LeadBatch
 from leadrank.cli_support import (
     CapacityHoursOption,
     CapacityLeadsOption,
+    Engine,
+    EngineOption,
     HorizonDaysOption,
     ModelVersionOption,
     ObjectiveOption,
+    SchedulerOption,
     TeamOption,
 )
 
@@ -49,6 +52,7 @@ def load_open_leads(
     data_dir: Path | None = None, leads_file: Path | None = None, events_file: Path | None = None
 ) -> tuple[LeadBatch, list[str]]:
     """The open leads (no outcome yet) of a canonical data folder, or of a leads file (+ events file)."""
+    from engines.ranking import open_leads
     from features.io import load_history, load_history_dir
 
     if (data_dir is None) == (leads_file is None):
@@ -60,9 +64,7 @@ def load_open_leads(
     else:
         assert leads_file is not None
         hist = load_history(leads_file, events_file)
-    leads = hist.leads
-    if c.OUTCOME in leads.columns:
-        leads = leads[leads[c.OUTCOME].isna()].reset_index(drop=True)
+    leads = open_leads(hist.leads)
     if leads.empty:
         raise RankError("no open leads (leads without an outcome) to rank")
     return LeadBatch(leads, hist.events), list(hist.warnings)
@@ -104,11 +106,23 @@ def rank_leads(
 ) -> tuple[pd.DataFrame, Any, list[str]]:
     """Score the leads and hand off what fits `capacity`; returns the ranked list, the handoff result and
     warnings about the input (unknown event types, unseen categories). `period_label` opens the statement."""
+    from engines.ranking import score_batch
+
+    scored, report = score_batch(model, batch)
+    ranked, result = hand_off_scored(scored, capacity, objective, horizon_days, period_label)
+    return ranked, result, report.messages()
+
+
+def hand_off_scored(
+    scored: pd.DataFrame,
+    capacity: Any,
+    objective: str = "closes",
+    horizon_days: float | None = None,
+    period_label: str | None = None,
+) -> tuple[pd.DataFrame, Any]:
+    """The capacity policy on a scored table: the ranked list's columns and the handoff result."""
     from handoff import hand_off
 
-    scored = model.predict_frame(batch)
-    attrs = batch.leads.drop(columns=[col for col in ("p_close", "expected_hours") if col in batch.leads])
-    scored = scored.merge(attrs, on=c.LEAD_ID, how="left", validate="one_to_one")
     result = hand_off(
         scored,
         capacity,
@@ -118,8 +132,7 @@ def rank_leads(
     )
     ranked = result.leads
     keep = [col for col in RANKED_COLUMNS if col in ranked.columns]
-    warnings = model.features.inspect(batch).messages()
-    return ranked[keep], result, warnings
+    return ranked[keep], result
 
 
 def rank(
@@ -171,15 +184,18 @@ def rank(
             "warnings go to stderr).",
         ),
     ] = False,
+    engine: EngineOption = Engine.local,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Rank open leads with the champion model and hand off exactly what fits the sales capacity."""
     from rich.console import Console
     from rich.markup import escape
 
+    from engines.cluster import EngineError
     from features.io import DataLoadError
     from features.spec import SpecError, load_open_leads_of_spec
     from handoff import HandoffError, capacity_from_options
-    from leadrank.cli_support import fail, load_settings, print_json
+    from leadrank.cli_support import fail, load_settings, print_json, scheduler_address
     from leadrank.config import tracking_config
     from leadrank.report import Steps
     from leadrank.report import console as make_console
@@ -194,25 +210,38 @@ def rank(
         label = " ".join(period.split())
         if not label:
             fail("--period is blank: give a label such as --period 'In week 42'")
+    if engine == Engine.dask and (data is None or dataset_spec is not None or leads is not None):
+        fail("--engine dask ranks the open leads of a partitioned canonical data folder: give --data DIR only")
     # With --json stdout holds the JSON document only; the step lines go to stderr.
     console = Console(stderr=True) if as_json else make_console()
     try:
         spec = capacity_from_options(max_leads=capacity_leads, hours=capacity_hours, team_file=team)
-        with Steps(console) as step:
-            step("loading the open leads")
-            if dataset_spec is not None:
-                batch, load_warnings = load_open_leads_of_spec(dataset_spec, data, leads, events)
-            else:
-                batch, load_warnings = load_open_leads(data, leads, events)
-            step("loading the model")
-            model, version = load_champion(tracking_config(settings), model_version)
-            step(f"scoring {len(batch.leads):,} open leads and handing off what fits capacity")
-            ranked, result, warnings = rank_leads(batch, model, spec, objective, horizon_days, label)
-            step(f"writing {out}" + (f" and {plan}" if plan is not None else ""))
-            write_marketing_list(batch, model, result, out, version, parse_keep(keep))
-            if plan is not None:
-                write_plan(ranked, result, plan)
-    except (RankError, DataLoadError, HandoffError, TrackingError, RankedListError, SpecError) as exc:
+        if engine == Engine.dask:
+            assert data is not None
+            address = scheduler_address(scheduler, settings)
+            with Steps(console) as step:
+                ranked, result, version, load_warnings, warnings = _rank_on_dask(
+                    step, data, address, settings, spec, objective, horizon_days, label, model_version, out, keep
+                )
+                if plan is not None:
+                    step(f"writing {plan}")
+                    write_plan(ranked, result, plan)
+        else:
+            with Steps(console) as step:
+                step("loading the open leads")
+                if dataset_spec is not None:
+                    batch, load_warnings = load_open_leads_of_spec(dataset_spec, data, leads, events)
+                else:
+                    batch, load_warnings = load_open_leads(data, leads, events)
+                step("loading the model")
+                model, version = load_champion(tracking_config(settings), model_version)
+                step(f"scoring {len(batch.leads):,} open leads and handing off what fits capacity")
+                ranked, result, warnings = rank_leads(batch, model, spec, objective, horizon_days, label)
+                step(f"writing {out}" + (f" and {plan}" if plan is not None else ""))
+                write_marketing_list(batch, model, result, out, version, parse_keep(keep))
+                if plan is not None:
+                    write_plan(ranked, result, plan)
+    except (RankError, DataLoadError, HandoffError, TrackingError, RankedListError, SpecError, EngineError) as exc:
         fail(str(exc))
     err = Console(stderr=True)
     for w in load_warnings + warnings:
@@ -230,6 +259,43 @@ def rank(
     print_handoff(console, ranked, result, version, out)
 
 
+def _rank_on_dask(
+    step: Any,
+    data: Path,
+    scheduler: str | None,
+    settings: Any,
+    spec: Any,
+    objective: str,
+    horizon_days: float | None,
+    label: str | None,
+    model_version: str | None,
+    out: Path,
+    keep: str | None,
+) -> tuple[pd.DataFrame, Any, str, list[str], list[str]]:
+    """`rank --engine dask`: open leads scored partition by partition on the cluster, the handoff on the scored
+    table, the reasons computed on the workers. Returns what the local path has at the same point."""
+    from engines.cluster import dask_client
+    from engines.ranking import PartitionedRanking
+    from leadrank.config import tracking_config
+
+    step("loading the model")
+    model, version = load_champion(tracking_config(settings), model_version)
+    step(f"connecting to the Dask scheduler at {scheduler}" if scheduler else "starting a local Dask cluster")
+    with dask_client(scheduler) as client:
+        step("loading the open leads partition by partition")
+        ranking = PartitionedRanking(client, data, model)
+        step(f"scoring the open leads on {ranking.n_partitions} partitions")
+        scored, warnings = ranking.score()
+        step(f"handing off what fits capacity among {len(scored):,} open leads")
+        ranked, result = hand_off_scored(scored, spec, objective, horizon_days, label)
+        step("explaining the leads on the workers")
+        reasons = ranking.reasons()
+    step(f"writing {out}")
+    leads = scored.drop(columns=["p_close", "expected_hours", "expected_days_to_close"])
+    write_marketing_list(LeadBatch(leads, c.empty_events()), model, result, out, version, parse_keep(keep), reasons)
+    return ranked, result, version, ranking.load_warnings, warnings
+
+
 def parse_keep(keep: str | None) -> list[str] | None:
     """`--keep a,b` as a list of column names; None (the default: every non-feature column) when not given."""
     if keep is None:
@@ -241,13 +307,22 @@ def parse_keep(keep: str | None) -> list[str] | None:
 
 
 def write_marketing_list(
-    batch: LeadBatch, model: Any, result: Any, out: Path, version: str | None, keep: list[str] | None = None
+    batch: LeadBatch,
+    model: Any,
+    result: Any,
+    out: Path,
+    version: str | None,
+    keep: list[str] | None = None,
+    reasons: dict[str, list[dict[str, Any]]] | None = None,
 ) -> pd.DataFrame:
-    """Marketing's ranked list (reasons, ordering key, pass-through columns) to `out`, summary.json beside it."""
+    """Marketing's ranked list (reasons, ordering key, pass-through columns) to `out`, summary.json beside it.
+    `reasons`: each lead's reasons when already computed (on a cluster); else they are computed from `batch`."""
     from marketing.ranked_list import build_ranked_list, pass_through_columns, reasons_by_lead, write_ranked_list
 
     passed = pass_through_columns(batch.leads, model.schema.attribute_columns, keep)
-    listed = build_ranked_list(result, batch.leads, reasons_by_lead(model, batch), passed)
+    if reasons is None:
+        reasons = reasons_by_lead(model, batch)
+    listed = build_ranked_list(result, batch.leads, reasons, passed)
     write_ranked_list(listed, result, out, version)
     return listed
 

@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from leadrank.cli_support import Engine, EngineOption, SchedulerOption
+
 _PERCENT_COLUMNS = ("share", "close_rate")
 # Short headers keep the table inside an 80-column terminal; the caption spells them out. `won` is left out
 # of the printed table (closed x close rate gives it).
@@ -118,6 +120,17 @@ def simulate(
         str,
         typer.Option("--drift-type", help="With --drift-months: the engagement type that stops predicting purchases."),
     ] = "tech_doc_download",
+    engine: EngineOption = Engine.local,
+    scheduler: SchedulerOption = None,
+    partitions: Annotated[
+        int | None,
+        typer.Option(
+            "--partitions",
+            min=1,
+            help="With --engine dask: how many partitions to write (default: one per 200,000 leads, at least 2).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Simulate a B2B CRM history and write leads, events and truth to a folder.
 
@@ -135,6 +148,11 @@ def simulate(
     With --drift-months N the last N months come from a changed world (for
     `leadrank monitor` and `leadrank retrain`), truth included.
     The generative story is in docs/simulator.md.
+
+    With --engine dask the workers simulate and write a partitioned data set
+    (leads/part-*.parquet, events/part-*.parquet, truth.parquet): each
+    partition an independent simulation of its share of the leads over the
+    same months, its lead ids prefixed P<k>- (docs/deploy.md).
     """
     import simulator as sim
     from features.summary import summarize_history
@@ -148,6 +166,13 @@ def simulate(
         raise _fail(f"--months must be between 1 and {sim.MAX_MONTHS}, got {months}")
     if out_dir.exists() and not out_dir.is_dir():
         raise _fail(f"--out-dir {out_dir} exists and is not a folder")
+    if engine == Engine.dask:
+        if drift_months:
+            raise _fail("--drift-months is not available with --engine dask yet: simulate the drift locally")
+        _simulate_on_dask(n_leads, seed, months, out_dir, fmt, scheduler, partitions)
+        return
+    if partitions is not None:
+        raise _fail("--partitions goes with --engine dask")
 
     drift = sim.Drift(months=drift_months, uninformative_type=drift_type) if drift_months else None
     console = Console()
@@ -170,3 +195,40 @@ def simulate(
     for name, path in paths.items():
         note = "  (evaluation only: never train on it)" if name == "truth" else ""
         console.print(f"  {name:<7}{escape(str(path))}{note}", highlight=False)
+
+
+def _simulate_on_dask(
+    n_leads: int,
+    seed: int,
+    months: int,
+    out_dir: Path,
+    fmt: OutputFormat,
+    scheduler: str | None,
+    partitions: int | None,
+) -> None:
+    from engines.cluster import EngineError, dask_client
+    from engines.partitioned import LEADS_PER_PARTITION, simulate_partitioned
+    from leadrank.cli_support import load_settings, scheduler_address
+    from leadrank.report import Steps
+
+    if fmt != OutputFormat.parquet:
+        raise _fail("--engine dask writes partitioned Parquet: leave out --format or give --format parquet")
+    n_parts = partitions or max(2, -(-n_leads // LEADS_PER_PARTITION))
+    if n_parts > n_leads:
+        raise _fail(f"--partitions must be at most --n-leads ({n_leads:,}), got {n_parts:,}")
+    address = scheduler_address(scheduler, load_settings())
+    console = Console()
+    try:
+        with Steps(console, indent="") as step:
+            step(f"connecting to the Dask scheduler at {address}" if address else "starting a local Dask cluster")
+            with dask_client(address) as client:
+                step(f"simulating {n_leads:,} leads in {n_parts} partitions over {months} months (seed {seed})")
+                written = simulate_partitioned(client, n_leads, seed, months, out_dir, n_parts)
+    except (EngineError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(
+        f"{written['leads']:,} leads ({written['open']:,} open) and {written['events']:,} events in {n_parts} "
+        f"partitions under {escape(str(out_dir))}/leads and /events; truth (evaluation only: never train on it) "
+        f"in {escape(str(out_dir / 'truth.parquet'))}",
+        highlight=False,
+    )

@@ -18,7 +18,16 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from leadrank.cli_support import EXIT_GATE_REFUSED, fail, load_settings, print_json
+from leadrank.cli_support import (
+    EXIT_GATE_REFUSED,
+    Engine,
+    EngineOption,
+    SchedulerOption,
+    fail,
+    load_settings,
+    print_json,
+    scheduler_address,
+)
 from leadrank.config import tracking_config
 from training import registry, tracking
 
@@ -170,6 +179,8 @@ def train(
             "nothing else; progress goes to stderr.",
         ),
     ] = False,
+    engine: EngineOption = Engine.local,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Train on history: time-ordered split, baselines vs LightGBM, calibration, MLflow run, guarded registry.
 
@@ -178,6 +189,7 @@ def train(
     """
     from rich.console import Console
 
+    from engines.cluster import EngineError
     from features.engagement import FeatureInputError
     from features.io import DataLoadError
     from features.spec import SpecError
@@ -190,25 +202,32 @@ def train(
 
     if (data is None) == (spec is None):
         fail("give exactly one of --data DIR (canonical tables) or --spec FILE.toml (a foreign CRM export)")
+    if engine == Engine.dask and data is None:
+        fail("--engine dask trains on a partitioned canonical data folder (--data); a dataset spec trains locally")
     settings = load_settings()
     # With --json stdout holds the JSON document only: everything else goes to stderr.
     console = Console(stderr=True) if as_json else make_console()
+    options = TrainOptions(
+        seed=seed,
+        experiment=experiment,
+        register=register,
+        search_seconds=search_seconds,
+        search_trials=search_trials,
+    )
     try:
-        dataset = load_training_data(data_dir=data, spec=spec)
-        console.print(f"training on {escape(dataset.origin)} ({len(dataset.batch.leads):,} leads)", highlight=False)
-        for note in dataset.notes:
-            console.print(f"  note: {escape(note)}", highlight=False)
-        options = TrainOptions(
-            seed=seed,
-            experiment=experiment,
-            register=register,
-            search_seconds=search_seconds,
-            search_trials=search_trials,
-        )
         store, policy = tracking_config(settings), gate_policy(settings)
-        with Steps(console) as step:
-            result = train_and_log(dataset, store, policy, options, progress=step)
+        if engine == Engine.dask:
+            assert data is not None
+            result = _train_on_dask(console, data, scheduler_address(scheduler, settings), store, policy, options)
+        else:
+            dataset = load_training_data(data_dir=data, spec=spec)
+            console.print(f"training on {escape(dataset.origin)} ({len(dataset.batch.leads):,} leads)", highlight=False)
+            for note in dataset.notes:
+                console.print(f"  note: {escape(note)}", highlight=False)
+            with Steps(console) as step:
+                result = train_and_log(dataset, store, policy, options, progress=step)
     except (
+        EngineError,
         DataLoadError,
         SpecError,
         FeatureInputError,
@@ -228,6 +247,24 @@ def train(
             console.print(f"metrics written to {escape(str(metrics_out))}", highlight=False)
     if result.registration is not None and not result.registration.promoted:
         raise typer.Exit(EXIT_GATE_REFUSED)
+
+
+def _train_on_dask(console: Any, data: Path, scheduler: str | None, store: Any, policy: Any, options: Any) -> Any:
+    """`train --engine dask`: the recipe on a Dask cluster, then the same tracking and registration as locally."""
+    from engines.cluster import dask_client
+    from engines.dask_training import train_dask
+    from leadrank.report import Steps
+    from training.tracking_run import log_and_register
+
+    where = f"the Dask scheduler at {scheduler}" if scheduler else "a local Dask cluster"
+    console.print(f"training on {escape(str(data))} (partitioned) with {escape(where)}", highlight=False)
+    with Steps(console) as step:
+        step(f"connecting to {where}" if scheduler else f"starting {where}")
+        with dask_client(scheduler) as client:
+            result, dataset = train_dask(client, data, options, progress=step)
+            step("logging to MLflow" + (" and registering behind the promotion gate" if options.register else ""))
+            log_and_register(result, dataset, store, policy, options)
+    return result
 
 
 def training_json(result: Any) -> dict[str, Any]:
