@@ -420,10 +420,12 @@ def fit_recipe(
         default_hours=default_hours,
         metadata={"calibration": calibrator.method, "calibration_oot_log_loss": cal_losses, "fitted_on": refit},
     )
-    # What monitoring compares later leads with: the served model's inputs and scores on the leads it was fitted on.
-    refit_values = values[:, refit_rows]
+    # What monitoring compares later leads with: the served model's inputs and scores on the leads it was fitted on
+    # (on a cluster, an evenly spaced sample of them small enough to gather, like the baselines').
+    reference_rows = tset.baseline_rows(refit_rows)
+    refit_values = tset.values(reference_rows)
     model.reference = build_reference(
-        model, refit_values, model.predict(FeatureValues(refit_values)).p_close, y[refit_rows],
+        model, refit_values, model.predict(FeatureValues(refit_values)).p_close, y[reference_rows],
         {"from": refit.get("from"), "to": refit.get("to")},
     )  # fmt: skip
 
