@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.parsing import decode_bytes
 from serving.errors import IdempotencyConflict, OutcomesError, PredictionLogError
 
 if TYPE_CHECKING:
@@ -486,6 +487,11 @@ def read_outcomes_file(path: str | Path) -> pd.DataFrame:
             f" and {len(pos) - _EXAMPLES} more" if len(pos) > _EXAMPLES else ""
         )
 
+    frame, undecodable = decode_bytes(frame)
+    for column, positions in undecodable.items():
+        bad = np.zeros(len(frame), dtype=bool)
+        bad[positions] = True
+        raise OutcomesError(f"{path}: column {column} holds bytes that are not UTF-8 text at {rows(bad)}")
     missing = [col for col in (c.LEAD_ID, c.OUTCOME) if col not in frame.columns]
     if missing:
         found = ", ".join(map(str, frame.columns)) or "none"
