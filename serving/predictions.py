@@ -128,12 +128,14 @@ def open_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
+            # First: switching to WAL takes an exclusive lock, which another worker starting at the same time
+            # may hold; without the timeout set, that worker's start failed at once ("database is locked").
+            cursor.execute("PRAGMA busy_timeout=30000")
             # WAL: readers never block the writer and several worker processes can append; NORMAL is durable
             # across application crashes (only a power loss can drop the last transactions).
             if sqlite_file:
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
     metadata = MetaData()

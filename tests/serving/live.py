@@ -9,6 +9,7 @@ fault must be one log line, a token must never be logged) and set its environmen
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -75,6 +76,48 @@ def live_server(output_path: Path, env: Mapping[str, str] | None = None) -> Iter
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@contextmanager
+def leadrank_serve(output_path: Path, workers: int, env: Mapping[str, str] | None = None) -> Iterator[LiveServer]:
+    """`leadrank serve --workers N` on a free 127.0.0.1 port, in a process group of its own (so a test can
+    SIGKILL the whole server: `kill_server`); stopped with its workers afterwards. Not waited for."""
+    port = free_port()
+    with output_path.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "leadrank", "serve", "--port", str(port), "--workers", str(workers)],
+            cwd=ROOT,
+            env={**os.environ, "BENTOML_DO_NOT_TRACK": "True", **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", process, output_path)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                kill_server(process)
+
+
+def kill_server(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the server's whole process group (`leadrank serve`, BentoML's arbiter and every worker)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    process.wait()
+    # The workers are the group's other members; wait until none is left holding the port or the database.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
 
 
 @dataclass
