@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.io import DataLoadError, load_history, load_leads
+from features.io import DataLoadError, Problem, load_history, load_leads
 from features.spec import SpecError, load_dataset, load_spec
 from serving.errors import OutcomesError
 from serving.predictions import read_outcomes_file
@@ -166,6 +166,10 @@ def _assert_own_error(call: Any, path: Path) -> None:
     except OWN_ERRORS as exc:
         assert type(exc).__module__.startswith(("features.", "serving.")), repr(exc)
         assert path.name in str(exc), f"the message does not name {path.name}: {exc}"
+        # A problem found in rows names its column and the rows too.
+        for problem in getattr(exc, "problems", []):
+            if isinstance(problem, Problem) and problem.count:
+                assert problem.column is not None and problem.rows, problem
 
 
 @FUZZ
