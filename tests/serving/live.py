@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,8 +80,8 @@ def live_server(output_path: Path, env: Mapping[str, str] | None = None) -> Iter
 
 @contextmanager
 def leadrank_serve(output_path: Path, workers: int, env: Mapping[str, str] | None = None) -> Iterator[LiveServer]:
-    """`leadrank serve --workers N` on a free 127.0.0.1 port, in a process group of its own (so a test can
-    SIGKILL the whole server: `kill_server`); stopped with its workers afterwards. Not waited for."""
+    """`leadrank serve --workers N` on a free 127.0.0.1 port; stopped with its workers afterwards (SIGTERM, then
+    `kill_server`). Not waited for."""
     port = free_port()
     with output_path.open("ab") as out:
         process = subprocess.Popen(
@@ -90,13 +90,12 @@ def leadrank_serve(output_path: Path, workers: int, env: Mapping[str, str] | Non
             env={**os.environ, "BENTOML_DO_NOT_TRACK": "True", **(env or {})},
             stdout=out,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
         )
     try:
         yield LiveServer(f"http://127.0.0.1:{port}", process, output_path)
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
+            process.terminate()  # BentoML's arbiter stops its workers on SIGTERM
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -104,20 +103,20 @@ def leadrank_serve(output_path: Path, workers: int, env: Mapping[str, str] | Non
 
 
 def kill_server(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the server's whole process group (`leadrank serve`, BentoML's arbiter and every worker)."""
+    """SIGKILL the whole server at once: `leadrank serve`, BentoML's arbiter and every worker. The workers run
+    in sessions of their own (a process-group kill misses them), so every descendant is found first."""
+    import psutil
+
     try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
+        tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
         return
+    for proc in tree:
+        with suppress(psutil.NoSuchProcess):
+            proc.send_signal(signal.SIGKILL)
     process.wait()
-    # The workers are the group's other members; wait until none is left holding the port or the database.
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
+    _, alive = psutil.wait_procs(tree, timeout=10)
+    assert not alive, f"server processes survived SIGKILL: {[proc.pid for proc in alive]}"
 
 
 @dataclass

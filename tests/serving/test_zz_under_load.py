@@ -124,8 +124,14 @@ def test_a_killed_server_lost_no_answered_request(trained: Trained, tmp_path: Pa
     with leadrank_serve(output, workers, env) as server:
         server.wait_ready()
         with load(server.url, leads) as clients:
-            clients.wait_for(lambda: len(clients.answered) >= 40, "40 answers")
+            clients.wait_for(
+                lambda: len(clients.answered) >= 40 and sum(n == MAX_BATCH for n in clients.answered.values()) >= 3,
+                "40 answers, 3 of them batches",
+                timeout=120,
+            )
             kill_server(server.process)
+        with pytest.raises(httpx.ConnectError):  # nothing is left to answer on the port
+            httpx.get(f"{server.url}/livez", timeout=5)
     answered = dict(clients.answered)
     assert set(clients.statuses) == {200}, (clients.statuses, clients.codes, _errors(output))
     assert any(n == MAX_BATCH for n in answered.values()) and any(n == 1 for n in answered.values())
