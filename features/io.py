@@ -60,7 +60,15 @@ from features.contract import (
     LeadBatch,
     empty_events,
 )
-from features.parsing import arrow_text, as_text, blank, is_text_like, parse_numbers, parse_timestamps
+from features.parsing import (
+    arrow_text,
+    as_text,
+    blank,
+    decode_bytes,
+    is_text_like,
+    parse_numbers,
+    parse_timestamps,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -239,6 +247,17 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         df = pd.read_parquet(path)
     except (pa.ArrowException, OSError, ValueError) as e:
         raise DataLoadError(f"{path}: not a readable Parquet file: {e}") from None
+    df, undecodable = decode_bytes(df)
+    if undecodable:
+        raise DataLoadError(
+            f"{path}: "
+            + "; ".join(
+                f"column {column!r} holds bytes that are not UTF-8 text in row(s) "
+                + ", ".join(str(r + 1) for r in rows[:MAX_EXAMPLES])
+                + (f" and {len(rows) - MAX_EXAMPLES} more" if len(rows) > MAX_EXAMPLES else "")
+                for column, rows in undecodable.items()
+            )
+        )
     if isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1:
         return df
     # A frame saved with its index: a named index (e.g. lead_id) is data, an unnamed one is not.

@@ -34,12 +34,35 @@ def as_text(s: pd.Series) -> pd.Series:
     if s.dtype == "str":
         return s
     if pd.api.types.is_float_dtype(s):
-        finite = s.dropna()
-        if len(finite) and bool(np.all(np.mod(finite.to_numpy(dtype="float64"), 1) == 0)):
+        present = s.dropna().to_numpy(dtype="float64")
+        if len(present) and bool(np.all(np.isfinite(present))) and bool(np.all(np.mod(present, 1) == 0)):
             return s.astype("Int64").astype("str")
     if pd.api.types.is_bool_dtype(s):
         return s.map({True: "true", False: "false"}).astype("str")
     return s.astype("str")
+
+
+def decode_bytes(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """`frame` with bytes cells decoded as UTF-8 text, and per column the positions of cells that are not UTF-8
+    (left missing). Parquet byte arrays without a text annotation reach pandas as Python `bytes`; converting
+    such a column to text later would fail on the first byte that is not UTF-8, in no row in particular."""
+    undecodable: dict[str, np.ndarray] = {}
+    for column in frame.columns:
+        s = frame[column]
+        if s.dtype != object or pd.api.types.infer_dtype(s, skipna=True) not in ("bytes", "mixed"):
+            continue
+        values = s.tolist()
+        bad = np.zeros(len(values), dtype=bool)
+        for k, value in enumerate(values):
+            if isinstance(value, bytes):
+                try:
+                    values[k] = value.decode("utf-8")
+                except UnicodeDecodeError:
+                    values[k], bad[k] = None, True
+        frame = frame.assign(**{str(column): pd.Series(values, index=s.index, dtype=object)})
+        if bad.any():
+            undecodable[str(column)] = np.flatnonzero(bad)
+    return frame, undecodable
 
 
 def arrow_text(text: pd.Series) -> pa.ChunkedArray:

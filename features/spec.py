@@ -53,7 +53,7 @@ from features.contract import (
     LeadBatch,
     empty_events,
 )
-from features.parsing import as_text, parse_numbers, parse_timestamps
+from features.parsing import as_text, decode_bytes, parse_numbers, parse_timestamps
 from features.schema import STAGES
 
 __all__ = [
@@ -618,7 +618,15 @@ def _read_table(
     sep = opts.sep
     try:
         if kind == "parquet":
-            df = pd.read_parquet(path)
+            df, undecodable = decode_bytes(pd.read_parquet(path))
+            for column, positions in undecodable.items():
+                bad = np.zeros(len(df), dtype=bool)
+                bad[positions] = True
+                problems.append(
+                    f"{where}: {path.name}: column '{column}' holds bytes that are not UTF-8 text, {_rows(bad)}"
+                )
+            if undecodable:
+                return None
             df.columns = [str(c) for c in df.columns]
             df = _mark_missing(df, opts.missing)
         elif kind == "excel":

@@ -18,6 +18,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # A client's name goes into the prediction log and the server's log lines; a token never does.
 CLIENT_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 DEFAULT_IDEMPOTENCY_TTL_HOURS: Final = 24.0
+# Batch requests one worker holds at once (one working, the rest waiting): twice the benchmark's 32 clients.
+DEFAULT_BATCH_QUEUE: Final = 64
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,12 @@ class ServiceSettings(BaseSettings):
     prediction_db: str | None = Field(
         default=None,
         description="SQLAlchemy URL of the prediction log. Unset: sqlite:///<home>/predictions.db.",
+    )
+    batch_queue: int = Field(
+        default=DEFAULT_BATCH_QUEUE,
+        ge=1,
+        description="Most batch requests (bodies over 64 KiB) one worker holds at once, the one being worked on "
+        "and those waiting; past it they are answered 503 with Retry-After at once.",
     )
     idempotency_ttl_hours: float = Field(
         default=DEFAULT_IDEMPOTENCY_TTL_HOURS,

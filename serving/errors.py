@@ -37,6 +37,7 @@ ErrorCode = Literal[
     "not_json",  # 415
     "log_unavailable",  # 503: the prediction log cannot be written
     "not_ready",  # 503: the model is not loaded (yet)
+    "overloaded",  # 503: the worker's batch queue is full; retry after Retry-After seconds
     "internal_error",  # 500: a bug; the API is built and tested never to answer it
 ]
 PROBLEM_CODES: Final[tuple[str, ...]] = get_args(ProblemCode)

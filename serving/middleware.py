@@ -9,7 +9,10 @@ Pure ASGI (no BaseHTTPMiddleware): it adds a few microseconds to a request. What
    request's ASGI state (`CLIENT_STATE`) for the service to log.
 3. POST bodies must be JSON (415 otherwise: a form-encoded body, the curl default, would be read by BentoML's
    multipart parser) and at most `MAX_BODY_BYTES` long (413).
-4. Every error answer of the wrapped app gets the API's format, `{"error", "code", "problems": [{"path",
+4. Batch requests (`is_batch`: a POST body over `BATCH_BODY_BYTES`, or of unknown length) are admitted up to
+   `LEADRANK_BATCH_QUEUE` at once per worker, working or waiting; past that the answer is an immediate 503
+   `overloaded` with `Retry-After`, before the body is read (docs/reliability.md says why 503, not 429).
+5. Every error answer of the wrapped app gets the API's format, `{"error", "code", "problems": [{"path",
    "message", "code"}]}`: BentoML's pydantic 400s (`{"error", "detail": [{"loc", "msg", "type"}]}`) with JSON
    paths like `leads[0].events[2].ts`, and Starlette's plain-text 404 and 405 alike.
 """
@@ -19,10 +22,12 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any, Final
 
-from serving.config import ApiClient, parse_api_tokens
+from serving.config import DEFAULT_BATCH_QUEUE, ApiClient, parse_api_tokens
 from serving.errors import ProblemCode, error_body
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,9 @@ OPEN_PATHS: Final = frozenset({"/livez", "/readyz", "/healthz", "/metrics", DOCS
 OPEN_PREFIXES: Final = ("/static_content/", "/assets/")
 # Far above a 10,000-lead request with a few dozen events each (about 25 MB), far below what hurts the server.
 MAX_BODY_BYTES: Final = 256 * 1024 * 1024
+# A POST body over this many bytes (a few dozen leads) is a batch request: parsed and scored off the event loop,
+# one at a time (serving/service.py), and admitted only while the worker's batch queue has room.
+BATCH_BODY_BYTES: Final = 64 * 1024
 # Key of the authenticated client's name in the request's ASGI state (`request.state`); None without auth.
 CLIENT_STATE: Final = "leadrank_client"
 _TIMESTAMP_FIELDS: Final = frozenset({"ts", "created_at", "as_of"})
@@ -59,6 +67,16 @@ def bentoml_options() -> dict[str, Any]:
         "logging": {"access": {"enabled": False}},
         "tracing": {"excluded_urls": ["/score", "/rank", "/model"]},
     }
+
+
+def is_batch(scope: Scope) -> bool:
+    """Whether the request is batch work: a POST whose body is over `BATCH_BODY_BYTES` or of unknown length."""
+    if scope.get("method") != "POST":
+        return False
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return not value.isdigit() or int(value) > BATCH_BODY_BYTES
+    return True
 
 
 def json_path(loc: Sequence[Any]) -> str:
@@ -148,6 +166,16 @@ def _unauthorized() -> dict[str, Any]:
     )
 
 
+def _overloaded(queue: int) -> dict[str, Any]:
+    return error_body(
+        503,
+        f"the server is at capacity ({queue} batch requests in progress or waiting); retry after the number of "
+        "seconds in the Retry-After header",
+        [],
+        "overloaded",
+    )
+
+
 def _too_large(max_body: int) -> dict[str, Any]:
     return error_body(
         413,
@@ -160,19 +188,31 @@ class ApiGuard:
     """ASGI middleware: auth, JSON-only bodies, a body size cap, uniform error bodies and the OpenAPI document
     (see module doc)."""
 
-    def __init__(self, app: ASGIApp, tokens: Sequence[str] | None = None, max_body: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        tokens: Sequence[str] | None = None,
+        max_body: int = MAX_BODY_BYTES,
+        batch_queue: int = DEFAULT_BATCH_QUEUE,
+    ) -> None:
         if tokens is None:
             # The service adds this middleware by class, without arguments: it is built at the service's
             # start-up, in each worker, and reads the service's settings then.
             from serving.config import ServiceSettings
 
-            clients = ServiceSettings().api_clients()
+            settings = ServiceSettings()
+            clients, batch_queue = settings.api_clients(), settings.batch_queue
         else:
             clients = parse_api_tokens(tokens)
         self.app = app
         self.clients: list[ApiClient] = clients
         self.tokens = [client.token.encode() for client in clients]
         self.max_body = max_body
+        self.batch_queue = batch_queue
+        self.batches = 0  # batch requests admitted and not yet answered
+        # Recent seconds from admission to answer of a batch request (moving average): about how long until a
+        # place in the queue comes free, so what a refused client is told to wait.
+        self.batch_seconds = 1.0
         self._document: bytes | None = None
 
     def _client(self, scope: Scope) -> str | None:
@@ -216,7 +256,20 @@ class ApiGuard:
         state = _RequestState()
         if scope.get("method") == "POST":
             receive = self._capped(receive, state)
-        await self.app(scope, receive, _ErrorRewriter(send, state, self.max_body))
+        if not is_batch(scope):
+            await self.app(scope, receive, _ErrorRewriter(send, state, self.max_body))
+            return
+        if self.batches >= self.batch_queue:
+            retry_after = str(max(1, min(120, math.ceil(self.batch_seconds)))).encode()
+            await send_json(send, 503, _overloaded(self.batch_queue), [(b"retry-after", retry_after)])
+            return
+        self.batches += 1
+        started = time.monotonic()
+        try:
+            await self.app(scope, receive, _ErrorRewriter(send, state, self.max_body))
+        finally:
+            self.batches -= 1
+            self.batch_seconds += 0.2 * (time.monotonic() - started - self.batch_seconds)
 
     async def _serve_document(self, scope: Scope, receive: Receive, send: Send) -> None:
         """BentoML's generated OpenAPI document, made the API's own (`serving.openapi.api_document`)."""

@@ -63,9 +63,10 @@ _API_ERRORS: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
         ("idempotency_key_reused",),
     ),
     "503": (
-        "The prediction log cannot be written (nothing is scored without a record; safe to retry), or the "
-        "server has no model loaded (not_ready).",
-        ("log_unavailable", "not_ready"),
+        "The prediction log cannot be written (nothing is scored without a record; safe to retry), the server "
+        "has no model loaded (not_ready), or the worker's queue of batch requests is full (overloaded: retry "
+        "after the seconds in the Retry-After header).",
+        ("log_unavailable", "not_ready", "overloaded"),
     ),
 }
 _NOT_READY: Final = ("The server has no model loaded.", ("not_ready",))
@@ -154,6 +155,12 @@ def api_document(generated: dict[str, Any], *, auth: bool) -> dict[str, Any]:
             }
         }
         operation["responses"] = {"200": ok, **{s: _error_response(*e) for s, e in _API_ERRORS.items()}}
+        operation["responses"]["503"]["headers"] = {
+            "Retry-After": {
+                "description": "With code overloaded: seconds to wait before retrying (1 to 120).",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 120},
+            }
+        }
         operation["parameters"] = [
             {
                 "name": IDEMPOTENCY_HEADER,

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract as c
+from features.parsing import decode_bytes
 from serving.errors import IdempotencyConflict, OutcomesError, PredictionLogError
 
 if TYPE_CHECKING:
@@ -129,12 +130,14 @@ def open_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
+            # First: switching to WAL takes an exclusive lock, which another worker starting at the same time
+            # may hold; without the timeout set, that worker's start failed at once ("database is locked").
+            cursor.execute("PRAGMA busy_timeout=30000")
             # WAL: readers never block the writer and several worker processes can append; NORMAL is durable
             # across application crashes (only a power loss can drop the last transactions).
             if sqlite_file:
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
     metadata = MetaData()
@@ -508,6 +511,11 @@ def read_outcomes_file(path: str | Path) -> pd.DataFrame:
             f" and {len(pos) - _EXAMPLES} more" if len(pos) > _EXAMPLES else ""
         )
 
+    frame, undecodable = decode_bytes(frame)
+    for column, positions in undecodable.items():
+        bad = np.zeros(len(frame), dtype=bool)
+        bad[positions] = True
+        raise OutcomesError(f"{path}: column {column} holds bytes that are not UTF-8 text at {rows(bad)}")
     missing = [col for col in (c.LEAD_ID, c.OUTCOME) if col not in frame.columns]
     if missing:
         found = ", ".join(map(str, frame.columns)) or "none"

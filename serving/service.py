@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
-import operator
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +30,7 @@ from marketing.page import router as review_page
 from serving.config import ServiceSettings
 from serving.errors import IdempotencyConflict, ModelStoreError, PredictionLogError, RequestError, error_body
 from serving.inputs import Limits
-from serving.middleware import CLIENT_STATE, ApiGuard, bentoml_options
+from serving.middleware import CLIENT_STATE, ApiGuard, bentoml_options, is_batch
 from serving.model_store import load_model, model_tag_from_env, stored_model
 from serving.openapi import IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY, REPLAYED_HEADER
 from serving.predictions import IdempotentAnswer, PredictionLog
@@ -49,11 +49,11 @@ from serving.scoring import Answer, Objective, ScoringEngine
 
 log = logging.getLogger(__name__)
 
-# Requests up to this size are scored on the event loop itself (see `LeadScorer._serve`).
-INLINE_LEADS = 16
-INLINE_EVENTS = 2000
 GC_THRESHOLDS = (20_000, 10, 100)
-_events = operator.attrgetter("events")
+# How long a thread runs before another one waiting for the GIL may take it (Python's default: 5 ms). The event
+# loop shares the GIL with the batch lane's thread; every await of a single-lead request that finds the batch
+# thread running waits this long, a few times per request.
+GIL_SWITCH_SECONDS = 0.001
 
 # BentoML's own API methods answer POST only; GET /model is a FastAPI route mounted on the service.
 model_api = FastAPI(title="leadrank", docs_url=None, redoc_url=None, openapi_url=None)
@@ -116,6 +116,35 @@ def _startup_problem(exc: Exception) -> str:
     return str(exc)
 
 
+class _BatchLane:
+    """Where batch requests (`serving.middleware.is_batch`) are parsed and scored: a thread, one request at a
+    time. Single leads are parsed and scored on the event loop itself (a millisecond or two; a thread hop and a
+    wait for the GIL would cost more), and never wait behind batch work: parsing and validating a 1,000-lead
+    body takes tens of milliseconds, which on the event loop would stall every small request meanwhile. In the
+    thread, the lead attributes' Python validator lets the event loop take the GIL every `GIL_SWITCH_SECONDS`.
+    How many batch requests may wait is bounded by the middleware (`LEADRANK_BATCH_QUEUE`)."""
+
+    def __init__(self) -> None:
+        self._limiter: anyio.CapacityLimiter | None = None  # made on first use, inside the worker's event loop
+
+    async def run(self, func: Callable[..., Any], *args: Any) -> Any:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(1)
+        return await anyio.to_thread.run_sync(func, *args, limiter=self._limiter)
+
+
+_batch_lane = _BatchLane()
+
+
+async def _parse_request(cls: type[Any], request: Any, serde: Any) -> Any:
+    """BentoML's parsing of an API method's JSON body (`IODescriptor.from_http_request`), with batch requests'
+    bodies validated in the batch lane; the middleware has made sure the body is JSON."""
+    if not is_batch(request.scope):
+        return await serde.parse_request(request, cls)
+    body = await request.body()
+    return await _batch_lane.run(cls.model_validate_json, body or b"{}")
+
+
 @dataclass(frozen=True)
 class _Key:
     """A request's Idempotency-Key: whose, which, and the fingerprint a retry must match."""
@@ -168,8 +197,8 @@ class LeadScorer:
         # and a 10,000-lead /rank (1.3 million objects) set off a full collection every few requests (0.2 s
         # each, measured). Full collections now come ten times less often, and skip what is loaded below.
         gc.set_threshold(*GC_THRESHOLDS)
+        sys.setswitchinterval(GIL_SWITCH_SECONDS)
         self._ready = False
-        self._big_requests: anyio.CapacityLimiter | None = None
         try:
             self._start()
         except (ModelStoreError, PredictionLogError, ValidationError) as exc:
@@ -265,14 +294,10 @@ class LeadScorer:
         self, ctx: bentoml.Context, leads: list[Lead], key: _Key | None, work: Callable[[int], Answer]
     ) -> Response:
         client = ctx.request.scope.get("state", {}).get(CLIENT_STATE)
-        # A few leads take a millisecond or two: handing them to a thread would cost more than the work
-        # (and, under load, a wait for the GIL). Bigger requests go to a thread, one at a time, so health
-        # checks and small requests keep being answered meanwhile.
-        if len(leads) <= INLINE_LEADS and sum(map(len, map(_events, leads))) <= INLINE_EVENTS:
+        if not is_batch(ctx.request.scope):
             return self._answer(work, client, key)
-        if self._big_requests is None:
-            self._big_requests = anyio.CapacityLimiter(1)
-        return await anyio.to_thread.run_sync(self._answer, work, client, key, limiter=self._big_requests)
+        response: Response = await _batch_lane.run(self._answer, work, client, key)
+        return response
 
     def _answer(self, work: Callable[[int], Answer], client: str | None, key: _Key | None) -> Response:
         try:
@@ -332,3 +357,7 @@ class LeadScorer:
 # mypy sees the decorated class, not the BentoML Service object the decorator returns.
 _service: Any = LeadScorer
 _service.add_asgi_middleware(ApiGuard)
+# BentoML parses a request body on the event loop, in the input spec's `from_http_request` (the class it derives
+# from ScoreRequest and RankRequest); the derived classes parse batch bodies in the batch lane instead.
+for _api in ("score", "rank"):
+    _service.apis[_api].input_spec.from_http_request = classmethod(_parse_request)

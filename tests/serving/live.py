@@ -9,12 +9,13 @@ fault must be one log line, a token must never be logged) and set its environmen
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,6 +76,47 @@ def live_server(output_path: Path, env: Mapping[str, str] | None = None) -> Iter
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@contextmanager
+def leadrank_serve(output_path: Path, workers: int, env: Mapping[str, str] | None = None) -> Iterator[LiveServer]:
+    """`leadrank serve --workers N` on a free 127.0.0.1 port; stopped with its workers afterwards (SIGTERM, then
+    `kill_server`). Not waited for."""
+    port = free_port()
+    with output_path.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "leadrank", "serve", "--port", str(port), "--workers", str(workers)],
+            cwd=ROOT,
+            env={**os.environ, "BENTOML_DO_NOT_TRACK": "True", **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", process, output_path)
+    finally:
+        if process.poll() is None:
+            process.terminate()  # BentoML's arbiter stops its workers on SIGTERM
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                kill_server(process)
+
+
+def kill_server(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the whole server at once: `leadrank serve`, BentoML's arbiter and every worker. The workers run
+    in sessions of their own (a process-group kill misses them), so every descendant is found first."""
+    import psutil
+
+    try:
+        tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for proc in tree:
+        with suppress(psutil.NoSuchProcess):
+            proc.send_signal(signal.SIGKILL)
+    process.wait()
+    _, alive = psutil.wait_procs(tree, timeout=10)
+    assert not alive, f"server processes survived SIGKILL: {[proc.pid for proc in alive]}"
 
 
 @dataclass

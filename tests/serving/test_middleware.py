@@ -164,3 +164,57 @@ def test_auth() -> None:
 @pytest.mark.parametrize("path", ["/score/", "/Score", "/rank/submit", "/something"])
 def test_everything_else_is_protected(path: str) -> None:
     assert client(tokens=["secret"]).post(path, json={}).status_code == 401
+
+
+def test_batch_requests_past_the_queue_get_503_at_once_small_ones_never() -> None:
+    """Of 6 concurrent batch requests with room for 2, 4 are refused at once (503 `overloaded`, Retry-After)
+    while 2 are held by the app; small requests still pass; once one batch is answered, the next
+    one is admitted again."""
+    import asyncio
+
+    import httpx
+
+    from serving.middleware import BATCH_BODY_BYTES
+
+    release = asyncio.Event()
+    entered = 0
+
+    async def slow_app(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal entered
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if len(body) > BATCH_BODY_BYTES:
+            entered += 1
+            await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": str(len(body)).encode()})
+
+    guard = ApiGuard(slow_app, tokens=[], batch_queue=2)
+    big = json.dumps({"x": "y" * BATCH_BODY_BYTES}).encode()
+    small = json.dumps({"x": "y"}).encode()
+    headers = {"Content-Type": "application/json"}
+
+    async def scenario() -> None:
+        transport = httpx.ASGITransport(app=guard)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            held = [asyncio.create_task(http.post("/score", content=big, headers=headers)) for _ in range(6)]
+            while entered < 2 or sum(t.done() for t in held) < 4:
+                await asyncio.sleep(0.001)
+            refused = [t.result() for t in held if t.done()]
+            assert [r.status_code for r in refused] == [503] * 4
+            assert all(r.json()["code"] == "overloaded" and r.json()["problems"] == [] for r in refused)
+            assert all(1 <= int(r.headers["retry-after"]) <= 120 for r in refused)
+            assert guard.batches == 2
+            assert (await http.post("/score", content=small, headers=headers)).status_code == 200
+            pending = [t for t in held if not t.done()]
+            release.set()
+            answered = [await t for t in pending]
+            assert [r.status_code for r in answered] == [200, 200]
+            assert guard.batches == 0
+            assert (await http.post("/score", content=big, headers=headers)).status_code == 200
+
+    asyncio.run(scenario())
