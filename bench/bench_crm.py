@@ -6,9 +6,9 @@
 `bank` follows the protocol of the issue: the first 80% of the rows of ../shared/data/bank-marketing (in call
 order) are written as the history, the last 20% with the target blanked as "this week's leads"; `leadrank train
 --spec` runs on the history and `leadrank rank --spec --leads FUTURE` on the future (the real commands, as child
-processes, in a fresh LEADRANK_HOME); the ranked `p_close` is then compared with the withheld outcomes: ROC AUC,
-and the close rate of the top 10% by `p_close`. As a peer in the same session: a plain LightGBM (100 rounds,
-default parameters) on the same features of the first 80%.
+processes, in a fresh LEADRANK_HOME); the ranked `p_close` (the ranked list's `chance_to_close`) is then compared
+with the withheld outcomes: ROC AUC, and the close rate of the top 10% by `p_close`. As a peer in the same session:
+a plain LightGBM (100 rounds, default parameters) on the same features of the first 80%.
 
 `refit` simulates a history, holds out its last month of leads (by decision time) and trains on the rest; then the
 served model (refit on all history) and the last backtest fold's model each hand off the held-out month's leads at
@@ -62,16 +62,18 @@ def bank(seed: int) -> dict[str, object]:
         train_s = _leadrank(
             ["train", "--spec", str(d / "bank.toml"), "--seed", str(seed), "--metrics-out", str(metrics)], env
         )
-        ranked_csv = d / "ranked.csv"
+        # The Excel list keeps the chance to close as a number at full precision (the CSV shows it as "26.6%").
+        ranked_xlsx = d / "ranked.xlsx"
         rank_s = _leadrank(
             ["rank", "--spec", str(d / "bank.toml"), "--leads", str(d / "future.csv"), "--capacity-leads",
-             str(round(0.1 * len(future))), "--out", str(ranked_csv)],
+             str(round(0.1 * len(future))), "--out", str(ranked_xlsx)],
             env,
         )  # fmt: skip
-        ranked = pd.read_csv(ranked_csv, dtype={"lead_id": str})
+        ranked = pd.read_excel(ranked_xlsx, sheet_name="Ranked leads", dtype={"lead_id": str})
         m = json.loads(metrics.read_text())
     # lead ids of a spec without an id column are 1-based row numbers of the file it reads
-    p = ranked.set_index("lead_id")["p_close"].reindex([str(i) for i in range(1, len(future) + 1)]).to_numpy()
+    p = ranked.set_index("lead_id")["chance_to_close"].reindex([str(i) for i in range(1, len(future) + 1)])
+    p = p.to_numpy(dtype=float)
     assert not np.isnan(p).any(), "the ranked list misses leads of the future file"
     top = np.argsort(-p, kind="stable")[: round(0.1 * len(p))]
     peer_auc, peer_top = _plain_lightgbm(cut, y)

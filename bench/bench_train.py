@@ -25,15 +25,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (GiB) of a child command."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def _run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (GiB) and CPU seconds (user + system) of a child command. On a busy machine the CPU
+    time says what the wall time cannot: on an idle one the command takes at least half of it (two cores)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, cwd=REPO)
     wall = time.perf_counter() - t0
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     # ru_maxrss of children is the max over all children so far: run the big one last / in its own process.
-    return wall, max(peak_kib, before) / 1024**2
+    return wall, max(after.ru_maxrss, before.ru_maxrss) / 1024**2, cpu
 
 
 def quality(leads: int, seed: int) -> dict[str, object]:
@@ -96,11 +98,11 @@ def scale(leads: int, seed: int) -> dict[str, object]:
         data_dir = Path(tmp) / "data"
         leadrank = [sys.executable, "-m", "leadrank"]
         simulate = [*leadrank, "simulate", "--n-leads", str(leads), "--seed", str(seed), "--out-dir", str(data_dir)]
-        sim_wall, _ = _run(simulate)
+        sim_wall, _, _ = _run(simulate)
         env = {**os.environ, "LEADRANK_HOME": tmp}
         env.pop("MLFLOW_TRACKING_URI", None)
         metrics = Path(tmp) / "metrics.json"
-        train_wall, peak = _run(
+        train_wall, peak, train_cpu = _run(
             [*leadrank, "train", "--data", str(data_dir), "--seed", str(seed), "--metrics-out", str(metrics)],
             env=env,
         )
@@ -111,6 +113,8 @@ def scale(leads: int, seed: int) -> dict[str, object]:
         "simulate_seconds": round(sim_wall, 1),
         "train_seconds": round(train_wall, 1),
         "train_peak_rss_gib": round(peak, 2),
+        "train_cpu_seconds": round(train_cpu, 1),
+        "load_average_after": Path("/proc/loadavg").read_text().split()[:3],
         "peer_plain_lightgbm_fit_seconds": round(peer, 1),
         "train_vs_peer_ratio": round(train_wall / peer, 2),
         "test_roc_auc": m["test_roc_auc"],

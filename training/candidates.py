@@ -180,6 +180,16 @@ LGBM_PARAMS: dict[str, Any] = {
 }
 
 
+# Rounds x learning rate of LightGBM's own defaults (100 rounds at 0.1): the amount of learning a refit gets when
+# the backtest gives no evidence about the number of rounds (`training.pipeline._refit_rounds`).
+DEFAULT_LEARNING = 10.0
+
+
+def default_rounds(learning_rate: float | None = None) -> int:
+    """Boosting rounds for `DEFAULT_LEARNING` at `learning_rate` (default: the recipe's)."""
+    return max(1, round(DEFAULT_LEARNING / float(learning_rate or LGBM_PARAMS["learning_rate"])))
+
+
 # What early stopping watches on the validation period. Ranking (AUC), not log loss: the validation period is the
 # newest history, and where the won rate drifts (bank marketing: 6% to 31%) log loss mostly measures the base rate,
 # which calibration fixes afterwards anyway, and stops after a round or two.

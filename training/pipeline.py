@@ -5,8 +5,9 @@ the effort and time-to-close heads) is evaluated by a rolling-origin backtest (`
 learns from everything before its test window, the folds before the last choose the training window, and the last
 fold, on the newest leads, gives the test metrics and the side-by-side comparison with the baselines. The model
 that is registered and served is then the same recipe refit on all closed leads (of the chosen window), with the
-number of boosting rounds the backtest's early stopping found and a calibration fitted on the last fold's
-out-of-time predictions, so the newest history is learnt from instead of held out.
+number of boosting rounds the backtest's early stopping found (in the folds whose model ranks its window) and a
+calibration fitted on the last fold's out-of-time predictions, so the newest history is learnt from instead of
+held out.
 
 `train` is a pure function of the data and the options (no printing, no tracking): the CLI shows its progress
 through the `progress` callback, prints the summary it returns, and then records the run in MLflow and registers
@@ -142,9 +143,10 @@ def fingerprint(data: TrainingData) -> dict[str, Any]:
     return table_fingerprint(data.origin, leads, len(events), content_hash(leads, events))
 
 
-# Below this AUC the scores do not rank the calibration leads: calibrating their shape there would flatten or
-# reverse the ranking, so only the level is adapted.
-_MIN_CALIBRATION_AUC = 0.55
+# Below this AUC a model's scores do not rank the leads they are checked on (drift between the periods). Then
+# calibrating their shape there would flatten or reverse the ranking, so only the level is adapted; and a backtest
+# fold whose model does not rank its window says nothing about how many boosting rounds help.
+_MIN_RANKING_AUC = 0.55
 
 
 def _fit_calibrator(raw_val: np.ndarray, y_val: np.ndarray, seed: int) -> tuple[Calibrator, dict[str, float]]:
@@ -156,7 +158,7 @@ def _fit_calibrator(raw_val: np.ndarray, y_val: np.ndarray, seed: int) -> tuple[
     from sklearn.metrics import log_loss
     from sklearn.model_selection import StratifiedKFold
 
-    if ev.ranking_metrics(y_val, raw_val)["roc_auc"] < _MIN_CALIBRATION_AUC:
+    if ev.ranking_metrics(y_val, raw_val)["roc_auc"] < _MIN_RANKING_AUC:
         shift = _level_only(raw_val, y_val)
         return shift, {"level_only": float(log_loss(y_val, shift.predict(raw_val), labels=[0, 1]))}
     losses: dict[str, float] = {}
@@ -380,10 +382,7 @@ def fit_recipe(
 
     say(f"[7/7] refitting on all history ({bt.window_name(window)}) for the served model")
     refit_rows = np.sort(ordered.order[len(ordered.order) - max(1, round(window * len(ordered.order))) :])
-    chosen_iters = [fold_metrics[str(f.number)]["best_iteration"] for f in folds]
-    # The refit learns from more leads than any fold: it supports at least as many rounds as the largest fold
-    # found useful.
-    rounds = max(chosen_iters)
+    rounds, rounds_from = _refit_rounds(fold_metrics, (params or {}).get("learning_rate"))
     clf_refit = tset.fit_rounds(
         refit_rows, y, rounds, opts.seed, layout, classifier=True, monotone=monotone, params=params
     )
@@ -402,7 +401,7 @@ def fit_recipe(
         "from": refit_info.get("from"),
         "to": refit_info.get("to"),
         "rounds": int(rounds),
-        "rounds_from": f"largest best iteration of the {len(folds)} backtest folds: {chosen_iters}",
+        "rounds_from": rounds_from,
         "calibration": calibrator.method,
         "calibrated_on": {
             "what": f"backtest fold {last.number}'s out-of-time predictions on the newest window",
@@ -466,6 +465,26 @@ def fit_recipe(
         evaluation_model=evaluation_model,
         fitted_lead_ids=lead_ids[refit_rows],
         evaluation_fitted_lead_ids=lead_ids[np.concatenate([split.train, split.val])],
+    )
+
+
+def _refit_rounds(fold_metrics: dict[str, dict[str, Any]], learning_rate: float | None) -> tuple[int, str]:
+    """How many boosting rounds the refit gets, and why.
+
+    The refit learns from more leads than any fold, so it supports at least as many rounds as the largest fold
+    found useful. But a fold's early stopping is evidence only where its model ranks its own out-of-time window:
+    where it does not (AUC below `_MIN_RANKING_AUC`: the history drifts faster than the recipe learns), the
+    validation curve it stopped on is noise, and it often stops after a round or two, which would leave the refit
+    a few stumps. Without any such fold the refit gets LightGBM's own default amount of learning."""
+    ranking = {k: int(m["best_iteration"]) for k, m in fold_metrics.items() if m["roc_auc"] >= _MIN_RANKING_AUC}
+    if ranking:
+        listed = ", ".join(f"fold {k}: {n}" for k, n in ranking.items())
+        return max(ranking.values()), f"largest best iteration of the backtest folds that rank their window: {listed}"
+    rate = float(learning_rate or cand.LGBM_PARAMS["learning_rate"])
+    aucs = ", ".join(f"{m['roc_auc']:.3f}" for m in fold_metrics.values())
+    return cand.default_rounds(rate), (
+        f"no backtest fold ranks its window (AUC {aucs}, below {_MIN_RANKING_AUC}), so their early stopping says "
+        f"nothing: as much learning as LightGBM's defaults (100 rounds at learning rate 0.1) at learning rate {rate:g}"
     )
 
 

@@ -1,11 +1,13 @@
-"""The rolling-origin backtest's folds and window choice, and calibrations that never reverse a ranking."""
+"""The rolling-origin backtest's folds, window choice and refit rounds, and calibrations that never reverse a
+ranking."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from training.backtest import choose_window, rolling_folds
-from training.pipeline import _fit_calibrator
+from training.candidates import LGBM_PARAMS, default_rounds
+from training.pipeline import _fit_calibrator, _refit_rounds
 
 
 def test_folds_learn_only_from_what_came_before_their_window() -> None:
@@ -57,3 +59,20 @@ def test_calibration_never_reverses_or_flattens_a_ranking() -> None:
     good_y = (rng.random(3000) < raw).astype(int)
     calibrator, losses = _fit_calibrator(raw, good_y, seed=0)
     assert set(losses) == {"isotonic", "sigmoid"}
+
+
+def test_refit_rounds_come_only_from_folds_whose_model_ranks_its_window() -> None:
+    folds = {
+        "1": {"roc_auc": 0.81, "best_iteration": 240},
+        "2": {"roc_auc": 0.42, "best_iteration": 900},  # anti-ranks its window: its stop is noise
+        "3": {"roc_auc": 0.79, "best_iteration": 310},
+    }
+    rounds, why = _refit_rounds(folds, None)
+    assert rounds == 310
+    assert "fold 1: 240" in why and "fold 3: 310" in why and "fold 2" not in why
+    # No fold ranks its window (a drifting history): a stop after a round or two says nothing either.
+    lost = {k: {"roc_auc": a, "best_iteration": n} for k, a, n in (("1", 0.39, 72), ("2", 0.52, 1), ("3", 0.46, 4))}
+    rounds, why = _refit_rounds(lost, None)
+    assert rounds == default_rounds() == round(10 / LGBM_PARAMS["learning_rate"])
+    assert "no backtest fold ranks its window" in why and "0.390" in why
+    assert _refit_rounds(lost, 0.1)[0] == 100  # LightGBM's own default: 100 rounds at 0.1
