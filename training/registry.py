@@ -528,14 +528,16 @@ def register_and_gate(
             description += "\n\n" + notes
         client.update_model_version(name, version, description=description)
         _pause_point(version)
-        # The aliases move last, so a registration that dies before this point leaves them as they were.
-        client.set_registered_model_alias(name, CHALLENGER, version)
+        # The aliases move last and one alias moves per registration (`champion` when the gate promotes,
+        # `challenger` when it refuses): a registration that dies at any point leaves them as they were, or moved
+        # as the gate decided, never half-way.
         if decision.promote:
             history = _history(model) if model is not None else []
             if current is not None:
                 history.append(current)
             _move_champion(client, name, version, current, history, "gate", decision.summary())
         else:
+            client.set_registered_model_alias(name, CHALLENGER, version)
             logger.warning("Version %s of %r stays challenger: %s", version, name, decision.summary())
     return RegistrationResult(name, version, decision.promote, decision, current)
 

@@ -318,7 +318,8 @@ def test_first_registration_with_enough_data_becomes_champion_and_loads(store: S
     assert (result.version, result.promoted, result.previous_champion) == ("1", True, None)
 
     client, model = _model(store)
-    assert _aliases(model) == {CHAMPION: "1", CHALLENGER: "1"}
+    # A promoted version takes `champion` only: one alias moves per registration.
+    assert _aliases(model) == {CHAMPION: "1"}
     version = client.get_model_version(store.config.model_name, "1")
     assert version.run_id == store.run_id
     assert version.tags["leadrank.gate.promote"] == "true"
@@ -347,6 +348,10 @@ def test_worse_candidate_stays_challenger_with_the_reason(store: Store) -> None:
     assert version.tags["leadrank.gate.champion_version"] == "1"
     assert "AUC 0.712 is 0.031 below champion 0.743 (allowed drop 0.005)" in (version.description or "")
     assert "AUC 0.712 is 0.031 below champion 0.743" in version.tags["leadrank.gate.summary"]
+    # A better one later is promoted: `champion` moves, `challenger` stays on the refused version.
+    better = _metrics(roc_auc=0.760)
+    assert register_and_gate(store.run_id, "model", better, GOOD, POLICY, store.config).promoted
+    assert _aliases(_model(store)[1]) == {CHAMPION: "3", CHALLENGER: "2"}
 
 
 @pytest.mark.integration
@@ -365,7 +370,7 @@ def test_gate_cannot_be_skipped_by_omitting_champion_metrics(store: Store) -> No
     with pytest.raises(RegistryError, match="has champion version 1 but no champion metrics"):
         register_and_gate(store.run_id, "model", _metrics(roc_auc=0.6), None, POLICY, store.config)
     _, model = _model(store)
-    assert _aliases(model) == {CHAMPION: "1", CHALLENGER: "1"}
+    assert _aliases(model) == {CHAMPION: "1"}
 
 
 @pytest.mark.integration
