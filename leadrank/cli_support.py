@@ -43,6 +43,22 @@ ModelVersionOption = Annotated[
     str | None, typer.Option("--model-version", help="Registered version to use (default: the champion).")
 ]
 
+# Options shared by the commands that train (train, retrain).
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option("--data", help="Folder with canonical leads.* and events.* (CSV or Parquet).", show_default=False),
+]
+SpecOption = Annotated[
+    Path | None, typer.Option("--spec", help="Dataset spec (TOML) mapping a foreign CRM export.", show_default=False)
+]
+ExperimentOption = Annotated[
+    str | None,
+    typer.Option(
+        "--experiment", help="MLflow experiment (default: LEADRANK_EXPERIMENT, 'leadrank').", show_default=False
+    ),
+]
+SeedOption = Annotated[int, typer.Option("--seed", help="Random seed: same data and seed give the same metrics.")]
+
 
 class Engine(StrEnum):
     local = "local"

@@ -8,31 +8,29 @@ an unreadable store; the message says which).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from leadrank.cli_support import EXIT_GATE_REFUSED, EXIT_NOTHING_NEW, fail, load_settings, print_json
+from leadrank.cli_support import (
+    EXIT_GATE_REFUSED,
+    EXIT_NOTHING_NEW,
+    DataDirOption,
+    ExperimentOption,
+    SeedOption,
+    SpecOption,
+    fail,
+    load_settings,
+    print_json,
+)
 
 
 def retrain(
-    data: Annotated[
-        Path | None,
-        typer.Option("--data", help="Folder with canonical leads.* and events.* (CSV or Parquet).", show_default=False),
-    ] = None,
-    spec: Annotated[
-        Path | None,
-        typer.Option("--spec", help="Dataset spec (TOML) mapping a foreign CRM export.", show_default=False),
-    ] = None,
-    experiment: Annotated[
-        str | None,
-        typer.Option(
-            "--experiment", help="MLflow experiment (default: LEADRANK_EXPERIMENT, 'leadrank').", show_default=False
-        ),
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed: same data and seed give the same metrics.")] = 7,
+    data: DataDirOption = None,
+    spec: SpecOption = None,
+    experiment: ExperimentOption = None,
+    seed: SeedOption = 7,
     as_json: Annotated[
         bool,
         typer.Option("--json", help="Print what happened as JSON on stdout, nothing else; progress goes to stderr."),

@@ -20,9 +20,13 @@ from rich.markup import escape
 
 from leadrank.cli_support import (
     EXIT_GATE_REFUSED,
+    DataDirOption,
     Engine,
     EngineOption,
+    ExperimentOption,
     SchedulerOption,
+    SeedOption,
+    SpecOption,
     fail,
     load_settings,
     print_json,
@@ -135,23 +139,10 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
 
 
 def train(
-    data: Annotated[
-        Path | None,
-        typer.Option("--data", help="Folder with canonical leads.* and events.* (CSV or Parquet).", show_default=False),
-    ] = None,
-    spec: Annotated[
-        Path | None,
-        typer.Option("--spec", help="Dataset spec (TOML) mapping a foreign CRM export.", show_default=False),
-    ] = None,
-    experiment: Annotated[
-        str | None,
-        typer.Option(
-            "--experiment",
-            help="MLflow experiment (default: LEADRANK_EXPERIMENT, 'leadrank').",
-            show_default=False,
-        ),
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed: same data and seed give the same metrics.")] = 7,
+    data: DataDirOption = None,
+    spec: SpecOption = None,
+    experiment: ExperimentOption = None,
+    seed: SeedOption = 7,
     metrics_out: Annotated[
         Path | None,
         typer.Option("--metrics-out", help="Also write all test metrics to this JSON file.", show_default=False),
