@@ -299,20 +299,31 @@ def _reps(data: ReportData) -> str:
 
 
 def _calibration_chart(calibration: pd.DataFrame) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    ax.plot([0, 1], [0, 1], color="#8c959f", linestyle="--", label="perfect")
+    curves: list[tuple[str, list[float], list[float], str | None]] = []
     for source, group in calibration.groupby("source", sort=True):
         if len(group) < 20:
             continue
         bins = pd.qcut(group["p_close"], q=min(5, max(2, len(group) // 60)), duplicates="drop")
         means = group.groupby(bins, observed=True)[["p_close", "won"]].mean()
-        ax.plot(means["p_close"], means["won"], marker="o", label=str(source))
+        curves.append((str(source), means["p_close"].tolist(), means["won"].tolist(), None))
     top = min(1.0, max(0.1, float(calibration["p_close"].quantile(0.99)) * 1.2))
+    return calibration_svg(curves, top, (5.5, 4))
+
+
+def calibration_svg(
+    curves: Sequence[tuple[str, list[float], list[float], str | None]], top: float, size: tuple[float, float]
+) -> str:
+    """A calibration chart as inline SVG: predicted chance against the share that closed, one curve per
+    (label, predicted, closed, colour or None), the diagonal for perfect calibration, both axes from 0 to `top`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=size)
+    ax.plot([0, 1], [0, 1], color="#8c959f", linestyle="--", label="perfect")
+    for label, predicted, closed, color in curves:
+        ax.plot(predicted, closed, marker="o", label=label, color=color)
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
     ax.set_xlabel("predicted chance to close")

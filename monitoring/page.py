@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from typing import Any, Final
 
-from marketing.report import CSS, html_table, svg_of
+from marketing.report import CSS, calibration_svg, html_table
 from monitoring.checks import ACT, NOT_JUDGED, OK, WATCH, MonitorReport
 
 _COLOURS: Final = {OK: "#c6efce", WATCH: "#ffeb9c", ACT: "#ffc7ce", NOT_JUDGED: "#ededed"}
@@ -44,30 +44,11 @@ def _checks(report: MonitorReport) -> str:
 
 
 def _calibration_chart(report: MonitorReport) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     curve = report.calibration
-    fig, ax = plt.subplots(figsize=(5.0, 3.8))
-    ax.plot([0, 1], [0, 1], color="#8c959f", linestyle="--", label="perfect")
-    ax.plot(
-        [p["mean_p_close"] for p in curve],
-        [p["close_rate"] for p in curve],
-        marker="o",
-        color="#0969da",
-        label="this window",
-    )
+    predicted = [p["mean_p_close"] for p in curve]
+    closed = [p["close_rate"] for p in curve]
     top = min(1.0, max(0.1, max(max(p["mean_p_close"], p["close_rate"]) for p in curve) * 1.15))
-    ax.set_xlim(0, top)
-    ax.set_ylim(0, top)
-    ax.set_xlabel("predicted chance to close")
-    ax.set_ylabel("share that closed")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return svg_of(fig)
+    return calibration_svg([("this window", predicted, closed, "#0969da")], top, (5.0, 3.8))
 
 
 def _calibration(report: MonitorReport) -> str:
