@@ -211,8 +211,13 @@ class DaskTrainingSet:
         import dask.array as da
 
         assert self._design is not None, "fit_features first"
+        from distributed import wait
+
         where = self._per_partition(rows)
-        holders = self.client.who_has([self._values[k] for k in where])
+        needed = [self._values[k] for k in where]
+        # A value block still being computed (or recomputed after the scheduler moved it) has no holder yet.
+        wait(needed)
+        holders = self.client.who_has(needed)
         by_worker: dict[str, list[int]] = defaultdict(list)
         for k in where:
             by_worker[sorted(holders[self._values[k].key])[0]].append(k)
