@@ -4,8 +4,8 @@ Where the work runs:
 
 - on the workers, partition by partition: loading and checking the files (`features.io`), fitting the features
   on each partition and computing every closed lead's features (`EngagementFeatures`, the same code as in one
-  process), the input report, the points baseline; each partition's events and features stay where they were
-  computed;
+  process), the input report, the points baseline; each partition's features stay where they were computed,
+  and its events are let go once the features are done (read again from its files for the newest window);
 - on the workers, together: every LightGBM fit, through `lightgbm.dask` (data-parallel training, one LightGBM
   process per worker that holds training rows). Early stopping needs the same validation score on every worker,
   so each of them gets a full copy of the (gathered) validation rows;
@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from distributed import wait
 
 from engines.partitioned import TRUTH_FILE, Partition, load_partition, partitions
 from features import contract as c
@@ -45,16 +46,31 @@ BASELINE_MAX_ROWS = 300_000
 
 @dataclass
 class _Part:
-    """One partition on a worker: its closed leads (positions as in the client's `closed`) and events."""
+    """One partition on a worker: its closed leads (positions as in the client's `closed`), its files and, while
+    the features are computed, its events. Then the events are let go (they are most of a worker's memory) and
+    read again from the files for the few steps that need them (`_events`)."""
 
     closed: pd.DataFrame
-    events: pd.DataFrame
+    partition: Partition
+    events: pd.DataFrame | None
 
 
 def _load(partition: Partition) -> tuple[_Part, pd.DataFrame, str, int]:
     history = load_partition(partition)
-    part = _Part(closed_leads(history.leads), history.events)
+    part = _Part(closed_leads(history.leads), partition, history.events)
     return part, history.leads, content_hash(history.leads, history.events), len(history.events)
+
+
+def _events(part: _Part) -> pd.DataFrame:
+    return part.events if part.events is not None else load_partition(part.partition).events
+
+
+def _without_events(part: _Part) -> _Part:
+    return _Part(part.closed, part.partition, None)
+
+
+def _batch_of(part: _Part) -> LeadBatch:
+    return LeadBatch(part.closed, _events(part))
 
 
 def _first(pair: tuple[Any, ...], k: int) -> Any:
@@ -64,18 +80,18 @@ def _first(pair: tuple[Any, ...], k: int) -> Any:
 def _fit_part(part: _Part, features: EngagementFeatures) -> EngagementFeatures:
     from sklearn.base import clone
 
-    fitted: EngagementFeatures = clone(features).fit(LeadBatch(part.closed, part.events))
+    fitted: EngagementFeatures = clone(features).fit(_batch_of(part))
     return fitted
 
 
 def _values(part: _Part, features: EngagementFeatures) -> np.ndarray:
-    _, columns = features.columns_of(LeadBatch(part.closed, part.events))
+    _, columns = features.columns_of(_batch_of(part))
     values: np.ndarray = features.transform_columns(columns)
     return values
 
 
 def _report(part: _Part, features: EngagementFeatures) -> InputReport:
-    return features.inspect(LeadBatch(part.closed, part.events))
+    return features.inspect(_batch_of(part))
 
 
 def _take(values: np.ndarray, local: np.ndarray) -> np.ndarray:
@@ -89,12 +105,12 @@ def _stack(design: ModelInput, local_rows: list[np.ndarray], *values: np.ndarray
 
 
 def _points(part: _Part, local: np.ndarray) -> np.ndarray:
-    return cand.points_score(LeadBatch(part.closed.iloc[local].reset_index(drop=True), part.events))
+    return cand.points_score(LeadBatch(part.closed.iloc[local].reset_index(drop=True), _events(part)))
 
 
 def _batch(part: _Part, local: np.ndarray) -> LeadBatch:
     leads = part.closed.iloc[local].reset_index(drop=True)
-    events = part.events
+    events = _events(part)
     keep = events[c.EVENT_LEAD_ID].isin(leads[c.LEAD_ID]).to_numpy()
     return LeadBatch(leads, events.loc[keep].reset_index(drop=True))
 
@@ -162,6 +178,8 @@ class DaskTrainingSet:
         shared = client.scatter(fitted, broadcast=True)
         self._values = client.map(_values, self._parts, features=shared)
         report = InputReport.combined(client.gather(client.map(_report, self._parts, features=shared)))
+        wait(self._values)
+        self._parts = client.map(_without_events, self._parts)
         self._features = fitted
         self._design = ModelInput(fitted.feature_schema_)
         return fitted, input_warnings(report)
@@ -211,8 +229,6 @@ class DaskTrainingSet:
         import dask.array as da
 
         assert self._design is not None, "fit_features first"
-        from distributed import wait
-
         where = self._per_partition(rows)
         needed = [self._values[k] for k in where]
         # A value block still being computed (or recomputed after the scheduler moved it) has no holder yet.
