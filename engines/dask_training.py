@@ -4,8 +4,8 @@ Where the work runs:
 
 - on the workers, partition by partition: loading and checking the files (`features.io`), fitting the features
   on each partition and computing every closed lead's features (`EngagementFeatures`, the same code as in one
-  process), the input report, the points baseline; each partition's features stay where they were computed,
-  and its events are let go once the features are done (read again from its files for the newest window);
+  process), the input report, the points baseline; each partition's features stay where they were computed;
+  its events are read from its files by each step that needs them and not kept;
 - on the workers, together: every LightGBM fit, through `lightgbm.dask` (data-parallel training, one LightGBM
   process per worker that holds training rows). Early stopping needs the same validation score on every worker,
   so each of them gets a full copy of the (gathered) validation rows;
@@ -46,31 +46,22 @@ BASELINE_MAX_ROWS = 300_000
 
 @dataclass
 class _Part:
-    """One partition on a worker: its closed leads (positions as in the client's `closed`), its files and, while
-    the features are computed, its events. Then the events are let go (they are most of a worker's memory) and
-    read again from the files for the few steps that need them (`_events`)."""
+    """One partition on a worker: its closed leads (positions as in the client's `closed`) and its files. Its
+    events are read from the files by each step that needs them and let go after it: they are most of the data,
+    and holding every partition's events would cap the data set at what the workers' memory holds."""
 
     closed: pd.DataFrame
     partition: Partition
-    events: pd.DataFrame | None
 
 
 def _load(partition: Partition) -> tuple[_Part, pd.DataFrame, str, int]:
     history = load_partition(partition)
-    part = _Part(closed_leads(history.leads), partition, history.events)
+    part = _Part(closed_leads(history.leads), partition)
     return part, history.leads, content_hash(history.leads, history.events), len(history.events)
 
 
 def _events(part: _Part) -> pd.DataFrame:
-    return part.events if part.events is not None else load_partition(part.partition).events
-
-
-def _without_events(part: _Part) -> _Part:
-    return _Part(part.closed, part.partition, None)
-
-
-def _batch_of(part: _Part) -> LeadBatch:
-    return LeadBatch(part.closed, _events(part))
+    return load_partition(part.partition).events
 
 
 def _first(pair: tuple[Any, ...], k: int) -> Any:
@@ -80,18 +71,15 @@ def _first(pair: tuple[Any, ...], k: int) -> Any:
 def _fit_part(part: _Part, features: EngagementFeatures) -> EngagementFeatures:
     from sklearn.base import clone
 
-    fitted: EngagementFeatures = clone(features).fit(_batch_of(part))
+    fitted: EngagementFeatures = clone(features).fit(LeadBatch(part.closed, _events(part)))
     return fitted
 
 
-def _values(part: _Part, features: EngagementFeatures) -> np.ndarray:
-    _, columns = features.columns_of(_batch_of(part))
+def _values_and_report(part: _Part, features: EngagementFeatures) -> tuple[np.ndarray, InputReport]:
+    batch = LeadBatch(part.closed, _events(part))
+    _, columns = features.columns_of(batch)
     values: np.ndarray = features.transform_columns(columns)
-    return values
-
-
-def _report(part: _Part, features: EngagementFeatures) -> InputReport:
-    return features.inspect(_batch_of(part))
+    return values, features.inspect(batch)
 
 
 def _take(values: np.ndarray, local: np.ndarray) -> np.ndarray:
@@ -176,10 +164,10 @@ class DaskTrainingSet:
             )
         fitted = EngagementFeatures.merged(client.gather(client.map(_fit_part, self._parts, features=features)))
         shared = client.scatter(fitted, broadcast=True)
-        self._values = client.map(_values, self._parts, features=shared)
-        report = InputReport.combined(client.gather(client.map(_report, self._parts, features=shared)))
-        wait(self._values)
-        self._parts = client.map(_without_events, self._parts)
+        computed = client.map(_values_and_report, self._parts, features=shared)
+        self._values = client.map(_first, computed, k=0)
+        report = InputReport.combined(client.gather(client.map(_first, computed, k=1)))
+        del computed
         self._features = fitted
         self._design = ModelInput(fitted.feature_schema_)
         return fitted, input_warnings(report)
