@@ -2,9 +2,12 @@
 
 `score_batch` is how a batch of open leads is scored for the handoff in one process (`leadrank rank`); on a
 cluster, `PartitionedRanking` runs the same function on every partition of a partitioned data set, on the worker
-that loaded it, and gathers only the scored table (a few numbers and the attributes per lead) for the capacity
-policy (`handoff.hand_off`, unchanged). The model goes to the workers in its stored form (`model.store`: JSON and
-LightGBM model text), the form the registry holds, and is loaded once per worker.
+that loaded it, and keeps the scored tables there. `score` gathers them all; `shortlist` gathers only the leads
+that can reach `sales_ready` or `marketing_qualified` (`handoff.shortlist`: a few rounds of small answers per
+partition, and a check that the handoff of those leads is the handoff of all), so that ranking many millions of
+open leads gathers thousands. The capacity policy (`handoff.hand_off`, unchanged) then runs on what was gathered.
+The model goes to the workers in its stored form (`model.store`: JSON and LightGBM model text), the form the
+registry holds, and is loaded once per worker.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from engines.partitioned import Partition, load_partition, partitions
 from features import contract as c
 from features.contract import LeadBatch
 from features.engagement import InputReport
+from handoff import shortlist as sl
+from handoff.capacity import CapacitySpec
+from handoff.scored import Objective
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +101,39 @@ def _score(batch: LeadBatch, files: dict[str, str]) -> tuple[pd.DataFrame, Input
     return score_batch(_model_of(files), batch)
 
 
-def _reasons(batch: LeadBatch, files: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+def _table(scored: tuple[pd.DataFrame, InputReport]) -> pd.DataFrame:
+    return scored[0]
+
+
+def _report_of(scored: tuple[pd.DataFrame, InputReport]) -> InputReport:
+    return scored[1]
+
+
+def _prefix(table: pd.DataFrame, spec: CapacitySpec, objective: Objective, horizon: float | None) -> sl.Prefix:
+    return sl.prefix(table, spec, objective, horizon)
+
+
+def _above(
+    table: pd.DataFrame, spec: CapacitySpec, floor: float, objective: Objective, horizon: float | None
+) -> pd.DataFrame:
+    return table.iloc[sl.above(table, spec, floor, objective, horizon)]
+
+
+def _fillers(
+    table: pd.DataFrame, spec: CapacitySpec, floor: float, room: float, objective: Objective, horizon: float | None
+) -> tuple[pd.DataFrame, float]:
+    found = sl.fillers(table, spec, floor, room, objective, horizon)
+    return table.iloc[found.rows], found.left_min_effort
+
+
+def _reasons(batch: LeadBatch, files: dict[str, str], only: frozenset[str] | None) -> dict[str, list[dict[str, Any]]]:
     from marketing.ranked_list import reasons_by_lead
 
+    if only is not None:
+        keep = batch.leads[c.LEAD_ID].astype("str").isin(only).to_numpy()
+        leads = batch.leads.loc[keep].reset_index(drop=True)
+        events = batch.events.loc[batch.events[c.EVENT_LEAD_ID].astype("str").isin(only).to_numpy()]
+        batch = LeadBatch(leads, events.reset_index(drop=True))
     if batch.leads.empty:
         return {}
     return reasons_by_lead(_model_of(files), batch)
@@ -120,20 +156,51 @@ class PartitionedRanking:
             w for ws in self.client.gather(self.client.map(_warnings_of, loaded)) for w in ws
         ]
         self._files = self.client.scatter(stored_form(self.model), broadcast=True)
+        scored = self.client.map(_score, self._batches, files=self._files)
+        self._tables = self.client.map(_table, scored)
+        self._reports = self.client.map(_report_of, scored)
+
+    def _warnings(self) -> list[str]:
+        return InputReport.combined(self.client.gather(self._reports)).messages()
 
     def score(self) -> tuple[pd.DataFrame, list[str]]:
         """The scored table of every open lead (partition after partition) and the input's warnings."""
-        results = self.client.gather(self.client.map(_score, self._batches, files=self._files))
-        scored = pd.concat([s for s, _ in results], ignore_index=True)
+        scored = pd.concat(self.client.gather(self._tables), ignore_index=True)
         if scored.empty:
             from engines.cluster import EngineError
 
             raise EngineError(f"{self.data_dir}: no open leads (leads without an outcome) to rank")
-        return scored, InputReport.combined([r for _, r in results]).messages()
+        return scored, self._warnings()
 
-    def reasons(self) -> dict[str, list[dict[str, Any]]]:
-        """Every open lead's reasons (the API's reason dicts), computed on the workers."""
+    def shortlist(
+        self, spec: CapacitySpec, objective: Objective = "closes", horizon_days: float | None = None
+    ) -> tuple[pd.DataFrame, int, list[str]]:
+        """The scored rows of the open leads that can reach `sales_ready` or `marketing_qualified` under `spec`,
+        how many leads were left on the workers (all `nurture`), and the input's warnings. Every lead (none left
+        out) for a team, or when `handoff.shortlist.covers` cannot prove the handoff unchanged."""
+        if not sl.shortlist_applies(spec):
+            scored, warnings = self.score()
+            return scored, 0, warnings
+        client, how = self.client, {"spec": spec, "objective": objective, "horizon": horizon_days}
+        floor = sl.floor_of(client.gather(client.map(_prefix, self._tables, **how)), spec)
+        kw = {**how, "floor": floor}
+        high = pd.concat(client.gather(client.map(_above, self._tables, **kw)), ignore_index=True)
+        room = sl.room(high, spec, objective, horizon_days)
+        light = client.gather(client.map(_fillers, self._tables, room=room, **kw))
+        gathered = pd.concat([high, *(rows for rows, _ in light)], ignore_index=True)
+        left_min = min((m for _, m in light), default=float("inf"))
+        if gathered.empty or not sl.covers(gathered, spec, floor, left_min, objective, horizon_days):
+            log.info("shortlist: the handoff of the shortlisted leads is not proved the same; gathering every lead")
+            scored, warnings = self.score()
+            return scored, 0, warnings
+        n_scored = sum(client.gather(client.map(len, self._tables)))
+        return gathered, n_scored - len(gathered), self._warnings()
+
+    def reasons(self, lead_ids: frozenset[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+        """The reasons (the API's reason dicts) of every open lead, or of `lead_ids` only, computed on the
+        workers."""
         out: dict[str, list[dict[str, Any]]] = {}
-        for part in self.client.gather(self.client.map(_reasons, self._batches, files=self._files)):
+        parts = self.client.map(_reasons, self._batches, files=self._files, only=lead_ids)
+        for part in self.client.gather(parts):
             out.update(part)
         return out

@@ -273,6 +273,7 @@ def hand_off(
     *,
     min_hours: float = MIN_HOURS,
     period_label: str | None = None,
+    left_out: int = 0,
 ) -> HandoffResult:
     """Choose the leads sales gets this period, assign them to reps and label every lead.
 
@@ -280,7 +281,9 @@ def hand_off(
     `expected_days_to_close` when `horizon_days` is given; and the attribute columns the team's segments use.
     Expected hours below `min_hours` (including 0) are charged as `min_hours`. `period_label` opens the
     summary's statement (e.g. "In week 42"); by default "This week" (or the capacity's period).
-    Raises `ScoredLeadsError` / `CapacitySpecError` with a message naming the column or key.
+    Raises `ScoredLeadsError` / `CapacitySpecError` with a message naming the column or key. `left_out`: leads
+    scored but not in `scored` because a shortlist (`handoff.shortlist`) showed they stay in nurture; the summary
+    counts them.
     """
     spec = _as_spec(capacity)
     prep = prepare(
@@ -305,7 +308,7 @@ def hand_off(
         spec.kind,
     )
     frame = _result_frame(prep, spec, order, key, assigned, stage_code)
-    summary = _summary(prep, spec, order, assigned, stage_code, method, period_label)
+    summary = _summary(prep, spec, order, assigned, stage_code, method, period_label, left_out)
     return HandoffResult(frame, summary)
 
 
@@ -405,6 +408,7 @@ def _summary(
     stage_code: NDArray[np.int_],
     method: TeamMethod | None,
     period_label: str | None = None,
+    left_out: int = 0,
 ) -> HandoffSummary:
     data = prep.data
     # Sums run over the handed-off leads in priority order, not input order, so that float rounding (and so
@@ -454,10 +458,10 @@ def _summary(
         "capacity_kind": spec.kind,
         "period": spec.period,
         "horizon_days": prep.horizon_days,
-        "leads_scored": len(data),
+        "leads_scored": len(data) + left_out,
         "leads_handed_off": n_handed,
         "leads_marketing_qualified": int((stage_code == 1).sum()),
-        "leads_nurture": int((stage_code == 2).sum()),
+        "leads_nurture": int((stage_code == 2).sum()) + left_out,
         "lead_capacity": spec.total_leads(),
         "hours_available": spec.total_hours(),
         "hours_used": hours_used,

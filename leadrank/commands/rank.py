@@ -119,8 +119,10 @@ def hand_off_scored(
     objective: str = "closes",
     horizon_days: float | None = None,
     period_label: str | None = None,
+    left_out: int = 0,
 ) -> tuple[pd.DataFrame, Any]:
-    """The capacity policy on a scored table: the ranked list's columns and the handoff result."""
+    """The capacity policy on a scored table: the ranked list's columns and the handoff result. `left_out`: open
+    leads scored but not in `scored` because a shortlist showed they stay in nurture."""
     from handoff import hand_off
 
     result = hand_off(
@@ -129,6 +131,7 @@ def hand_off_scored(
         objective=objective,  # type: ignore[arg-type]
         horizon_days=horizon_days,
         period_label=period_label,
+        left_out=left_out,
     )
     ranked = result.leads
     keep = [col for col in RANKED_COLUMNS if col in ranked.columns]
@@ -221,7 +224,18 @@ def rank(
             address = scheduler_address(scheduler, settings)
             with Steps(console) as step:
                 ranked, result, version, load_warnings, warnings = _rank_on_dask(
-                    step, data, address, settings, spec, objective, horizon_days, label, model_version, out, keep
+                    step,
+                    data,
+                    address,
+                    settings,
+                    spec,
+                    objective,
+                    horizon_days,
+                    label,
+                    model_version,
+                    out,
+                    keep,
+                    every_lead=plan is not None,
                 )
                 if plan is not None:
                     step(f"writing {plan}")
@@ -271,9 +285,12 @@ def _rank_on_dask(
     model_version: str | None,
     out: Path,
     keep: str | None,
+    every_lead: bool = False,
 ) -> tuple[pd.DataFrame, Any, str, list[str], list[str]]:
-    """`rank --engine dask`: open leads scored partition by partition on the cluster, the handoff on the scored
-    table, the reasons computed on the workers. Returns what the local path has at the same point."""
+    """`rank --engine dask`: open leads scored partition by partition on the cluster; gathered, only the leads
+    that can reach sales (`PartitionedRanking.shortlist`; every lead for a team, or with `every_lead`: the
+    capacity curve needs them all); the handoff on those, the reasons computed on the workers. Returns what the
+    local path has at the same point."""
     from engines.cluster import dask_client
     from engines.ranking import PartitionedRanking
     from leadrank.config import tracking_config
@@ -285,11 +302,16 @@ def _rank_on_dask(
         step("loading the open leads partition by partition")
         ranking = PartitionedRanking(client, data, model)
         step(f"scoring the open leads on {ranking.n_partitions} partitions")
-        scored, warnings = ranking.score()
-        step(f"handing off what fits capacity among {len(scored):,} open leads")
-        ranked, result = hand_off_scored(scored, spec, objective, horizon_days, label)
-        step("explaining the leads on the workers")
-        reasons = ranking.reasons()
+        if every_lead:
+            scored, warnings = ranking.score()
+            left_out = 0
+        else:
+            scored, left_out, warnings = ranking.shortlist(spec, objective, horizon_days)  # type: ignore[arg-type]
+        listed = f" ({len(scored):,} can reach sales and are listed; the rest stay in nurture)" if left_out else ""
+        step(f"handing off what fits capacity among {len(scored) + left_out:,} open leads{listed}")
+        ranked, result = hand_off_scored(scored, spec, objective, horizon_days, label, left_out)
+        step("explaining the listed leads on the workers")
+        reasons = ranking.reasons(frozenset(scored[c.LEAD_ID].astype("str")) if left_out else None)
     step(f"writing {out}")
     leads = scored.drop(columns=["p_close", "expected_hours", "expected_days_to_close"])
     write_marketing_list(LeadBatch(leads, c.empty_events()), model, result, out, version, parse_keep(keep), reasons)

@@ -15,7 +15,7 @@ from engines.ranking import PartitionedRanking, open_leads, score_batch
 from features import contract as c
 from features.contract import LeadBatch
 from features.engagement import EngagementFeatures
-from handoff import hand_off
+from handoff import hand_off, parse_capacity
 from tests.engines.conftest import DaskRun, Partitioned
 from training.pipeline import TrainingData, TrainOptions, TrainResult, closed_leads, train
 
@@ -86,3 +86,20 @@ def test_the_same_scores_give_the_same_handoff(
     from marketing.ranked_list import reasons_by_lead
 
     assert reasons == reasons_by_lead(model, batch)
+
+    # Gathering only the shortlist: the same stages, ranks and summary for a fraction of the leads.
+    small = parse_capacity({"hours": float(local_scored["expected_hours"].sum() / 40)})
+    shortlisted, left_out, short_warnings = ranking.shortlist(small)
+    assert 0 < len(shortlisted) < len(local_scored) / 2 and left_out == len(local_scored) - len(shortlisted)
+    assert short_warnings == warnings
+    everyone = hand_off(local_scored, small)
+    short = hand_off(shortlisted, small, left_out=left_out)
+    assert short.summary == everyone.summary
+    expected = everyone.leads.set_index(c.LEAD_ID)
+    got = short.leads.set_index(c.LEAD_ID)
+    pd.testing.assert_series_equal(got["stage"], expected.loc[got.index, "stage"])
+    sales = got.index[got["stage"] != "nurture"]  # nurture leads are ranked among the listed ones only
+    pd.testing.assert_series_equal(got.loc[sales, "rank"], expected.loc[sales, "rank"])
+    assert (expected.drop(got.index)["stage"] == "nurture").all()
+    ids = frozenset(shortlisted[c.LEAD_ID].astype("str"))
+    assert ranking.reasons(ids) == {i: r for i, r in reasons.items() if i in ids}
