@@ -53,7 +53,7 @@ def run_dask(data: Path, workers: int) -> dict[str, Any]:
     from engines.cluster import dask_client
     from engines.dask_training import train_dask
     from engines.ranking import PartitionedRanking
-    from handoff import hand_off
+    from handoff import hand_off, parse_capacity
     from training.pipeline import TrainOptions
 
     out: dict[str, Any] = {"load_start": _loadavg()}
@@ -94,6 +94,20 @@ def run_dask(data: Path, workers: int) -> dict[str, Any]:
             reasons = ranking.reasons()
             out["rank_reasons_s"] = round(time.perf_counter() - t, 1)
             out["reasons_leads"] = len(reasons)
+            # The same handoff from the shortlist (`rank --engine dask`'s path): only the leads that can reach
+            # sales are gathered and explained (the scored tables are already on the workers, as above).
+            t = time.perf_counter()
+            shortlisted, left_out, _ = ranking.shortlist(parse_capacity(_capacity(scored)))
+            out["shortlist_s"] = round(time.perf_counter() - t, 1)
+            out["shortlisted"] = len(shortlisted)
+            t = time.perf_counter()
+            short = hand_off(shortlisted, _capacity(scored), left_out=left_out)
+            out["shortlist_handoff_s"] = round(time.perf_counter() - t, 2)
+            out["shortlist_same_summary"] = short.summary == handed.summary
+            t = time.perf_counter()
+            listed_reasons = ranking.reasons(frozenset(shortlisted["lead_id"].astype("str")))
+            out["shortlist_reasons_s"] = round(time.perf_counter() - t, 1)
+            out["shortlist_reasons_leads"] = len(listed_reasons)
         out["rank_tasks"] = _task_costs(rank_stream.data, out["rank_score_s"] + out["rank_reasons_s"], workers)
         out["worker_peak_rss_gib"] = {w.rsplit(":", 1)[-1]: round(v, 2) for w, v in client.run(_peak_rss_gib).items()}
         out["partitions"] = ranking.n_partitions
