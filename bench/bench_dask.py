@@ -47,7 +47,8 @@ def _capacity(scored: Any) -> dict[str, float]:
     return {"hours": float(scored["expected_hours"].sum() / 100)}
 
 
-def run_dask(data: Path, workers: int) -> dict[str, Any]:
+def run_dask(data: Path, workers: int, save: Any = None) -> dict[str, Any]:
+    """The Dask run's numbers; `save(out)` is called after each stage, so that a late failure keeps the rest."""
     from dask.distributed import get_task_stream
 
     from engines.cluster import dask_client
@@ -78,6 +79,9 @@ def run_dask(data: Path, workers: int) -> dict[str, Any]:
         out["test_auc"] = result.metrics["test_roc_auc"]
         out["closed_leads"] = result.metrics["fingerprint"]["closed_leads"]
         out["train_tasks"] = _task_costs(train_stream.data, out["train_s"], workers)
+        out["worker_peak_rss_gib_after_training"] = _worker_peaks(client)
+        if save is not None:
+            save(out)
         model = result.model
         del result
         with get_task_stream(client) as rank_stream:
@@ -94,6 +98,8 @@ def run_dask(data: Path, workers: int) -> dict[str, Any]:
             reasons = ranking.reasons()
             out["rank_reasons_s"] = round(time.perf_counter() - t, 1)
             out["reasons_leads"] = len(reasons)
+            if save is not None:
+                save(out)
             # The same handoff from the shortlist (`rank --engine dask`'s path): only the leads that can reach
             # sales are gathered and explained (the scored tables are already on the workers, as above).
             t = time.perf_counter()
@@ -109,11 +115,15 @@ def run_dask(data: Path, workers: int) -> dict[str, Any]:
             out["shortlist_reasons_s"] = round(time.perf_counter() - t, 1)
             out["shortlist_reasons_leads"] = len(listed_reasons)
         out["rank_tasks"] = _task_costs(rank_stream.data, out["rank_score_s"] + out["rank_reasons_s"], workers)
-        out["worker_peak_rss_gib"] = {w.rsplit(":", 1)[-1]: round(v, 2) for w, v in client.run(_peak_rss_gib).items()}
+        out["worker_peak_rss_gib"] = _worker_peaks(client)
         out["partitions"] = ranking.n_partitions
     out["client_peak_rss_gib"] = round(_peak_rss_gib(), 2)
     out["load_end"] = _loadavg()
     return out
+
+
+def _worker_peaks(client: Any) -> dict[str, float]:
+    return {w.rsplit(":", 1)[-1]: round(v, 2) for w, v in client.run(_peak_rss_gib).items()}
 
 
 def _task_costs(stream: list[dict[str, Any]], wall: float, workers: int) -> dict[str, Any]:
@@ -241,7 +251,12 @@ def main() -> None:
             results["simulate"] = {"s": round(time.perf_counter() - t, 1), **written, "load": _loadavg()}
         print(json.dumps(results["simulate"]), flush=True)
     if not args.skip_dask:
-        results["dask"] = run_dask(args.data, args.workers)
+
+        def save(partial: dict[str, Any]) -> None:
+            if args.out is not None:
+                args.out.write_text(json.dumps({**results, "dask": partial, "partial": True}, indent=1) + "\n")
+
+        results["dask"] = run_dask(args.data, args.workers, save)
         results["estimate"] = estimate(results["dask"], args.workers)
         print(json.dumps({"dask": results["dask"], "estimate": results["estimate"]}, indent=1), flush=True)
     if not args.skip_local:

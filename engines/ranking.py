@@ -25,9 +25,9 @@ from engines.partitioned import Partition, load_partition, partitions
 from features import contract as c
 from features.contract import LeadBatch
 from features.engagement import InputReport
-from handoff import shortlist as sl
 from handoff.capacity import CapacitySpec
 from handoff.scored import Objective
+from handoff.shortlist import Prefix, Shortlist, shortlist_applies
 
 log = logging.getLogger(__name__)
 
@@ -109,24 +109,20 @@ def _report_of(scored: tuple[pd.DataFrame, InputReport]) -> InputReport:
     return scored[1]
 
 
-def _prefix(table: pd.DataFrame, spec: CapacitySpec, objective: Objective, horizon: float | None) -> sl.Prefix:
-    return sl.prefix(table, spec, objective, horizon)
+def _prefix(table: pd.DataFrame, rounds: Shortlist) -> Prefix:
+    return rounds.prefix(table)
 
 
-def _above(
-    table: pd.DataFrame, spec: CapacitySpec, floor: float, objective: Objective, horizon: float | None
-) -> pd.DataFrame:
-    return table.iloc[sl.above(table, spec, floor, objective, horizon)]
+def _above(table: pd.DataFrame, rounds: Shortlist, floor: float) -> pd.DataFrame:
+    return table.iloc[rounds.above(table, floor)]
 
 
-def _fillers(
-    table: pd.DataFrame, spec: CapacitySpec, floor: float, room: float, objective: Objective, horizon: float | None
-) -> tuple[pd.DataFrame, float]:
-    found = sl.fillers(table, spec, floor, room, objective, horizon)
+def _fillers(table: pd.DataFrame, rounds: Shortlist, floor: float, room: float) -> tuple[pd.DataFrame, float]:
+    found = rounds.fillers(table, floor, room)
     return table.iloc[found.rows], found.left_min_effort
 
 
-def _reasons(batch: LeadBatch, files: dict[str, str], only: frozenset[str] | None) -> dict[str, list[dict[str, Any]]]:
+def _reasons(batch: LeadBatch, files: dict[str, str], only: pd.Index | None) -> dict[str, list[dict[str, Any]]]:
     from marketing.ranked_list import reasons_by_lead
 
     if only is not None:
@@ -178,18 +174,17 @@ class PartitionedRanking:
         """The scored rows of the open leads that can reach `sales_ready` or `marketing_qualified` under `spec`,
         how many leads were left on the workers (all `nurture`), and the input's warnings. Every lead (none left
         out) for a team, or when `handoff.shortlist.covers` cannot prove the handoff unchanged."""
-        if not sl.shortlist_applies(spec):
+        if not shortlist_applies(spec):
             scored, warnings = self.score()
             return scored, 0, warnings
-        client, how = self.client, {"spec": spec, "objective": objective, "horizon": horizon_days}
-        floor = sl.floor_of(client.gather(client.map(_prefix, self._tables, **how)), spec)
-        kw = {**how, "floor": floor}
-        high = pd.concat(client.gather(client.map(_above, self._tables, **kw)), ignore_index=True)
-        room = sl.room(high, spec, objective, horizon_days)
-        light = client.gather(client.map(_fillers, self._tables, room=room, **kw))
+        client, rounds = self.client, Shortlist(spec, objective, horizon_days)
+        floor = rounds.floor(client.gather(client.map(_prefix, self._tables, rounds=rounds)))
+        high = pd.concat(client.gather(client.map(_above, self._tables, rounds=rounds, floor=floor)), ignore_index=True)
+        room = rounds.room(high)
+        light = client.gather(client.map(_fillers, self._tables, rounds=rounds, floor=floor, room=room))
         gathered = pd.concat([high, *(rows for rows, _ in light)], ignore_index=True)
         left_min = min((m for _, m in light), default=float("inf"))
-        if gathered.empty or not sl.covers(gathered, spec, floor, left_min, objective, horizon_days):
+        if gathered.empty or not rounds.covers(gathered, floor, left_min):
             log.info("shortlist: the handoff of the shortlisted leads is not proved the same; gathering every lead")
             scored, warnings = self.score()
             return scored, 0, warnings
@@ -200,7 +195,9 @@ class PartitionedRanking:
         """The reasons (the API's reason dicts) of every open lead, or of `lead_ids` only, computed on the
         workers."""
         out: dict[str, list[dict[str, Any]]] = {}
-        parts = self.client.map(_reasons, self._batches, files=self._files, only=lead_ids)
+        # Sent once to every worker as one object (Dask would take a set in a task's arguments apart).
+        only = None if lead_ids is None else self.client.scatter(pd.Index(sorted(lead_ids)), broadcast=True)
+        parts = self.client.map(_reasons, self._batches, files=self._files, only=only)
         for part in self.client.gather(parts):
             out.update(part)
         return out

@@ -5,7 +5,6 @@ is then loaded as the service loads it and serves."""
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 from typing import Any
 

@@ -8,21 +8,21 @@ import pandas as pd
 import pytest
 
 from handoff import hand_off, parse_capacity
-from handoff.shortlist import above, covers, fillers, floor_of, prefix, room, shortlist_applies
+from handoff.shortlist import Shortlist, shortlist_applies
 from tests.handoff.conftest import random_scored
 
 
 def _shortlisted(parts: list[pd.DataFrame], capacity: dict[str, Any], **kw: Any) -> tuple[pd.DataFrame, int, bool]:
     """The rounds of `handoff.shortlist` over in-memory parts: (the gathered leads, how many were left out,
     whether `covers` proved the handoff unchanged)."""
-    spec = parse_capacity(capacity)
-    floor = floor_of([prefix(p, spec, **kw) for p in parts], spec)
-    high = [above(p, spec, floor, **kw) for p in parts]
+    rounds = Shortlist(parse_capacity(capacity), **kw)
+    floor = rounds.floor([rounds.prefix(p) for p in parts])
+    high = [rounds.above(p, floor) for p in parts]
     gathered = pd.concat([p.iloc[rows] for p, rows in zip(parts, high, strict=True)], ignore_index=True)
-    unused = room(gathered, spec, **kw)
-    light = [fillers(p, spec, floor, unused, **kw) for p in parts]
+    unused = rounds.room(gathered)
+    light = [rounds.fillers(p, floor, unused) for p in parts]
     gathered = pd.concat([gathered, *(p.iloc[f.rows] for p, f in zip(parts, light, strict=True))], ignore_index=True)
-    ok = covers(gathered, spec, floor, min(f.left_min_effort for f in light), **kw)
+    ok = rounds.covers(gathered, floor, min(f.left_min_effort for f in light))
     return gathered, sum(len(p) for p in parts) - len(gathered), ok
 
 
@@ -84,15 +84,15 @@ def test_light_leads_far_down_the_order_are_gathered_to_fill_the_room() -> None:
 
 
 def test_covers_refuses_when_a_left_out_lead_could_fill_the_room() -> None:
-    frame, capacity = _heavy_and_light(), parse_capacity({"hours": 10.0})
+    frame, rounds = _heavy_and_light(), Shortlist(parse_capacity({"hours": 10.0}))
     parts = _split(frame, 3, 0)
-    floor = floor_of([prefix(p, capacity) for p in parts], capacity)
-    gathered = pd.concat([p.iloc[above(p, capacity, floor)] for p in parts], ignore_index=True)
+    floor = rounds.floor([rounds.prefix(p) for p in parts])
+    gathered = pd.concat([p.iloc[rounds.above(p, floor)] for p in parts], ignore_index=True)
     # Without the fillers round, the lightest lead left out (0.5 h) fits the room: no proof.
-    assert not covers(gathered, capacity, floor, 0.5)
+    assert not rounds.covers(gathered, floor, 0.5)
     # Had every lead left out weighed 5 h, more than the room, the proof would hold.
-    assert room(gathered, capacity) < 5.0
-    assert covers(gathered, capacity, floor, 5.0)
+    assert rounds.room(gathered) < 5.0
+    assert rounds.covers(gathered, floor, 5.0)
 
 
 def test_nothing_is_left_out_when_every_lead_can_matter() -> None:
@@ -106,7 +106,7 @@ def test_a_team_has_no_shortlist() -> None:
     assert not shortlist_applies(team)
     assert shortlist_applies(parse_capacity({"hours": 10.0})) and shortlist_applies(parse_capacity({"max_leads": 3}))
     with pytest.raises(ValueError, match="team"):
-        prefix(random_scored(10), team)
+        Shortlist(team)
 
 
 def test_left_out_leads_count_as_nurture_in_the_summary() -> None:
