@@ -51,6 +51,16 @@ def open_leads(history_leads: pd.DataFrame) -> pd.DataFrame:
     return history_leads
 
 
+def open_batch(history_leads: pd.DataFrame, events: pd.DataFrame) -> LeadBatch:
+    """The open leads of a history with their own events (most events belong to leads already decided: they are
+    neither kept nor reported as events of unknown leads)."""
+    leads = open_leads(history_leads)
+    if len(leads) == len(history_leads) or c.EVENT_LEAD_ID not in events.columns:
+        return LeadBatch(leads, events)
+    mine = events[c.EVENT_LEAD_ID].isin(leads[c.LEAD_ID]).to_numpy()
+    return LeadBatch(leads, events.loc[mine].reset_index(drop=True))
+
+
 # --- the model on the workers ---------------------------------------------------------------------------------
 
 
@@ -86,7 +96,7 @@ def _model_of(files: dict[str, str]) -> Any:
 
 def _open_batch(partition: Partition) -> tuple[LeadBatch, list[str]]:
     history = load_partition(partition)
-    return LeadBatch(open_leads(history.leads), history.events), list(history.warnings)
+    return open_batch(history.leads, history.events), list(history.warnings)
 
 
 def _batch_of(loaded: tuple[LeadBatch, list[str]]) -> LeadBatch:

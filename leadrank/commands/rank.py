@@ -52,7 +52,7 @@ def load_open_leads(
     data_dir: Path | None = None, leads_file: Path | None = None, events_file: Path | None = None
 ) -> tuple[LeadBatch, list[str]]:
     """The open leads (no outcome yet) of a canonical data folder, or of a leads file (+ events file)."""
-    from engines.ranking import open_leads
+    from engines.ranking import open_batch
     from features.io import load_history, load_history_dir
 
     if (data_dir is None) == (leads_file is None):
@@ -64,10 +64,10 @@ def load_open_leads(
     else:
         assert leads_file is not None
         hist = load_history(leads_file, events_file)
-    leads = open_leads(hist.leads)
-    if leads.empty:
+    batch = open_batch(hist.leads, hist.events)
+    if batch.leads.empty:
         raise RankError("no open leads (leads without an outcome) to rank")
-    return LeadBatch(leads, hist.events), list(hist.warnings)
+    return batch, list(hist.warnings)
 
 
 def load_champion(config: TrackingConfig, version: str | None = None) -> tuple[Any, str]:

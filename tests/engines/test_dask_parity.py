@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from engines.dask_training import DaskTrainingSet
-from engines.ranking import PartitionedRanking, open_leads, score_batch
+from engines.ranking import PartitionedRanking, open_batch, score_batch
 from features import contract as c
 from features.contract import LeadBatch
 from features.engagement import EngagementFeatures
@@ -66,7 +66,7 @@ def test_the_same_scores_give_the_same_handoff(
 ) -> None:
     model = local_result.model
     history = partitioned.history
-    batch = LeadBatch(open_leads(history.leads), history.events)
+    batch = open_batch(history.leads, history.events)
     local_scored, local_report = score_batch(model, batch)
 
     ranking = PartitionedRanking(cluster, partitioned.data_dir, model)
