@@ -286,6 +286,8 @@ def hand_off(
     counts them.
     """
     spec = _as_spec(capacity)
+    if left_out < 0:
+        raise ValueError(f"left_out counts leads: it cannot be negative, got {left_out}")
     prep = prepare(
         scored,
         objective=objective,

@@ -15,14 +15,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
-_ADDRESS = ("--host", "127.0.0.1", "--port")
 
 
 def free_port() -> int:
@@ -55,12 +54,14 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(output_path: Path, env: Mapping[str, str] | None = None) -> Iterator[LiveServer]:
-    """A server on 127.0.0.1 with the current environment plus `env`; not waited for (see `wait_ready`)."""
+def _serving(args: list[str], output_path: Path, env: Mapping[str, str] | None, mode: str) -> Iterator[LiveServer]:
+    """`python -m ARGS --port PORT` on a free 127.0.0.1 port with the current environment plus `env`, its output
+    in `output_path`; stopped afterwards (SIGTERM, which BentoML's arbiter passes to its workers, then SIGKILL of
+    the whole tree). Not waited for (see `wait_ready`)."""
     port = free_port()
-    with output_path.open("wb") as out:
+    with output_path.open(mode) as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bentoml", "serve", "serving.service:LeadScorer", *_ADDRESS, str(port)],
+            [sys.executable, "-m", *args, "--port", str(port)],
             cwd=ROOT,
             env={**os.environ, "BENTOML_DO_NOT_TRACK": "True", **(env or {})},
             stdout=out,
@@ -74,32 +75,19 @@ def live_server(output_path: Path, env: Mapping[str, str] | None = None) -> Iter
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-@contextmanager
-def leadrank_serve(output_path: Path, workers: int, env: Mapping[str, str] | None = None) -> Iterator[LiveServer]:
-    """`leadrank serve --workers N` on a free 127.0.0.1 port; stopped with its workers afterwards (SIGTERM, then
-    `kill_server`). Not waited for."""
-    port = free_port()
-    with output_path.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "leadrank", "serve", "--port", str(port), "--workers", str(workers)],
-            cwd=ROOT,
-            env={**os.environ, "BENTOML_DO_NOT_TRACK": "True", **(env or {})},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield LiveServer(f"http://127.0.0.1:{port}", process, output_path)
-    finally:
-        if process.poll() is None:
-            process.terminate()  # BentoML's arbiter stops its workers on SIGTERM
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
                 kill_server(process)
+
+
+def live_server(output_path: Path, env: Mapping[str, str] | None = None) -> AbstractContextManager[LiveServer]:
+    """`bentoml serve serving.service:LeadScorer` on 127.0.0.1 (one worker)."""
+    return _serving(["bentoml", "serve", "serving.service:LeadScorer", "--host", "127.0.0.1"], output_path, env, "wb")
+
+
+def leadrank_serve(
+    output_path: Path, workers: int, env: Mapping[str, str] | None = None
+) -> AbstractContextManager[LiveServer]:
+    """`leadrank serve --workers N` (its output appended to `output_path`)."""
+    return _serving(["leadrank", "serve", "--workers", str(workers)], output_path, env, "ab")
 
 
 def kill_server(process: subprocess.Popen[bytes]) -> None:
