@@ -182,9 +182,7 @@ class LeadModel:
         for g, group in enumerate(self.groups):
             membership[list(group.columns), g] = 1.0
         self._membership = membership
-        # The engagement groups (their indices) and, per group, a mask of its columns.
-        self._engaged = np.array([g for g, group in enumerate(self.groups) if group.engagement], dtype=np.intp)
-        self._engaged_columns = membership[:, self._engaged].T > 0
+        self._engaged = [(g, list(group.columns)) for g, group in enumerate(self.groups) if group.engagement]
         self._cat_text = {
             i: np.append(np.asarray(self.schema.categories[self.input.columns[i]], dtype=object), "")
             for i in self.input.categorical
@@ -272,26 +270,34 @@ class LeadModel:
             1.0 / (1.0 + np.exp(-(logit(raw)[:, None] - shares))).reshape(-1)
         ).reshape(n, -1)
         effects = p[:, None] - without_share
-        if not len(self._engaged):
+        if not self._engaged:
             return effects
         # Engagement groups are measured on the model itself, in one batch of modified rows: what a lead showed is
         # taken away (its counts set to 0), what it did not show but leads like it gain from is added once (its
         # counts set to 1, as one such touch the day before would make them). Per lead, only the groups with the
         # largest TreeSHAP shares (showed) and the largest shortfalls (not showed) are measured; the others are
         # not reasons.
-        engaged = self._engaged
-        showed = ((M > 0) @ self._engaged_columns.T) > 0
+        engaged = [g for g, _ in self._engaged]
+        showed = np.column_stack([(M[:, cols] > 0).any(axis=1) for _, cols in self._engaged])
         shortfall = ~showed & (effects[:, engaged] < 0)
         take_away = _top(np.where(showed, shares[:, engaged], -np.inf), _MEASURED_SHOWN)
         add_one = _top(np.where(shortfall, -effects[:, engaged], -np.inf), _MEASURED_SHORTFALLS)
         effects[:, engaged] = 0.0
-        # One modified row per (lead, measured group): the group's counts at 0 (taken away) or 1 (one touch).
-        lead, j = np.nonzero(take_away | add_one)
-        if len(lead):
-            value = np.where(take_away[lead, j], 0.0, 1.0)
-            edited_rows = np.where(self._engaged_columns[j], value[:, None], M[lead])
-            edited = self.calibrator.predict(self._run(self.classifier, edited_rows, "normal"))
-            effects[lead, engaged[j]] = p[lead] - edited
+        edits: list[tuple[int, np.ndarray]] = []
+        blocks = []
+        for j, (g, cols) in enumerate(self._engaged):
+            for rows, value in ((np.flatnonzero(take_away[:, j]), 0.0), (np.flatnonzero(add_one[:, j]), 1.0)):
+                if len(rows):
+                    block = M[rows]
+                    block[:, cols] = value
+                    edits.append((g, rows))
+                    blocks.append(block)
+        if blocks:
+            edited = self.calibrator.predict(self._run(self.classifier, np.concatenate(blocks), "normal"))
+            start = 0
+            for g, rows in edits:
+                effects[rows, g] = p[rows] - edited[start : start + len(rows)]
+                start += len(rows)
         return effects
 
     def predict_frame(self, batch: LeadBatch) -> pd.DataFrame:
