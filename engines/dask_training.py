@@ -97,10 +97,7 @@ def _points(part: _Part, local: np.ndarray) -> np.ndarray:
 
 
 def _batch(part: _Part, local: np.ndarray) -> LeadBatch:
-    leads = part.closed.iloc[local].reset_index(drop=True)
-    events = _events(part)
-    keep = events[c.EVENT_LEAD_ID].isin(leads[c.LEAD_ID]).to_numpy()
-    return LeadBatch(leads, events.loc[keep].reset_index(drop=True))
+    return LeadBatch.of_leads(part.closed.iloc[local].reset_index(drop=True), _events(part))
 
 
 class DaskTrainingSet:

@@ -54,11 +54,7 @@ def open_leads(history_leads: pd.DataFrame) -> pd.DataFrame:
 def open_batch(history_leads: pd.DataFrame, events: pd.DataFrame) -> LeadBatch:
     """The open leads of a history with their own events (most events belong to leads already decided: they are
     neither kept nor reported as events of unknown leads)."""
-    leads = open_leads(history_leads)
-    if len(leads) == len(history_leads) or c.EVENT_LEAD_ID not in events.columns:
-        return LeadBatch(leads, events)
-    mine = events[c.EVENT_LEAD_ID].isin(leads[c.LEAD_ID]).to_numpy()
-    return LeadBatch(leads, events.loc[mine].reset_index(drop=True))
+    return LeadBatch.of_leads(open_leads(history_leads), events)
 
 
 # --- the model on the workers ---------------------------------------------------------------------------------

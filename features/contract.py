@@ -67,6 +67,14 @@ class LeadBatch:
     def __len__(self) -> int:
         return len(self.leads)
 
+    @classmethod
+    def of_leads(cls, leads: pd.DataFrame, events: pd.DataFrame) -> LeadBatch:
+        """`leads` with only their own rows of `events` (the events of other leads left out, not reported)."""
+        if EVENT_LEAD_ID not in events.columns:
+            return cls(leads, events)
+        mine = events[EVENT_LEAD_ID].isin(leads[LEAD_ID]).to_numpy()
+        return cls(leads, events if mine.all() else events.loc[mine].reset_index(drop=True))
+
 
 def empty_events() -> pd.DataFrame:
     """An events table with the canonical columns and dtypes and no rows."""

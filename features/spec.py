@@ -1215,9 +1215,8 @@ def load_open_leads(
             f"{n_now:,} of {len(open_rows):,} open leads have no scoring or decision time: scored as of the ranking "
             f"time {now:%Y-%m-%d %H:%M} UTC, with their missing times unknown"
         )
-    events = ds.batch.events
-    events = events[events[EVENT_LEAD_ID].isin(open_rows[LEAD_ID])].reset_index(drop=True)
-    return OpenLeads(batch=LeadBatch(open_rows, events), notes=notes, scored_as_of_ranking_time=n_now, ranking_time=now)
+    batch = LeadBatch.of_leads(open_rows, ds.batch.events)
+    return OpenLeads(batch=batch, notes=notes, scored_as_of_ranking_time=n_now, ranking_time=now)
 
 
 def _with_path(spec: DatasetSpec, table: Literal["leads", "events"], path: str | Path) -> DatasetSpec:

@@ -52,8 +52,7 @@ def calibration_frame(model: Any, history: LeadBatch) -> pd.DataFrame | None:
     if closed.empty:
         return None
     closed = closed.sort_values(c.DECIDED_AT, kind="stable").tail(CALIBRATION_LEADS).reset_index(drop=True)
-    events = history.events[history.events[c.EVENT_LEAD_ID].isin(closed[c.LEAD_ID])]
-    scored = model.predict_frame(LeadBatch(closed, events))
+    scored = model.predict_frame(LeadBatch.of_leads(closed, history.events))
     return pd.DataFrame(
         {
             "source": closed[c.SOURCE].astype(str).to_numpy(),
