@@ -11,13 +11,18 @@ What it does, all in one session:
    store (nothing touches ~/bentoml or the working directory).
 2. In-process floors on the same single-lead requests: the registered pyfunc's own `predict`, and the service's
    scoring engine (`ScoringEngine.score`, what /score runs, minus HTTP and the prediction log), taking turns.
-3. Single-lead POST /score over HTTP at concurrency 1 and 8, with 1 and 2 BentoML workers; the same lead as
+3. Single-lead POST /score over HTTP at concurrency 1 and 8, with 1 and 2 BentoML workers, with reasons (the
+   default) and without (`"reasons": false`: the numbers alone, the peer's answer); the same lead as
    POST /invocations (`dataframe_records`, the pyfunc's input shape) against `mlflow models serve
    --env-manager local` with 1 and 2 workers. One load generator for all: threads with keep-alive
    connections to 127.0.0.1, a fixed number of requests per run and a time cap.
 4. BentoML's floor: the same bodies against an endpoint that validates them and answers a constant.
    Adaptive batching: the same scoring behind a `batchable=True` BentoML endpoint (`BatchedScorer` below).
 5. POST /rank with 10,000 leads and their events (about 25 MB of JSON), end to end.
+
+Every HTTP row also gives the CPU time per request of the server's processes and of the load generator (the
+in-process rows: of the call itself), and "Where the CPU goes" splits each side into the model call measured in
+process and the rest, and works out what 3x the peer's throughput would take (`cost_model`).
 
 Results go to stdout as Markdown (recorded runs are in BENCHMARKS.md).
 """
@@ -46,6 +51,7 @@ from typing import Any
 import bentoml
 import numpy as np
 import pandas as pd
+import psutil
 from starlette.responses import Response
 
 from features.records import flat_frame, to_records
@@ -95,7 +101,7 @@ class FloorService:
     middleware, and a constant answer; what is left of /score's time above it is the service's own."""
 
     @bentoml.api(route="/score", input_spec=ScoreRequest, output_spec=ScoreResponse)
-    async def score(self, leads: list[Lead]) -> Response:
+    async def score(self, leads: list[Lead], reasons: bool = True) -> Response:
         return Response(b'{"leads": []}', media_type="application/json")
 
 
@@ -116,6 +122,10 @@ class LoadResult:
     latencies_ms: np.ndarray
     error_statuses: dict[int, int] = field(default_factory=dict)  # HTTP status -> count, for answers not 200
     cpu_ms: np.ndarray | None = None  # in-process runs: the thread's CPU time of each call
+    # HTTP runs: CPU time per request of the server's processes (all of them: workers, supervisor) and of this
+    # process, the load generator (its threads do nothing else during a run).
+    server_cpu_ms: float = float("nan")
+    client_cpu_ms: float = float("nan")
 
     @property
     def throughput(self) -> float:
@@ -169,15 +179,40 @@ def run_load(
         conn.close()
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
+    server0, client0 = server_cpu_seconds(), time.process_time()
     start = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     seconds = time.perf_counter() - start
+    server_cpu, client_cpu = server_cpu_seconds() - server0, time.process_time() - client0
     flat = np.array([x for lat in latencies for x in lat])
     statuses = sum(errors, Counter())
-    return LoadResult(label, concurrency, len(flat), sum(statuses.values()), seconds, flat, dict(statuses))
+    per_request = 1000 / max(len(flat), 1)
+    return LoadResult(
+        label,
+        concurrency,
+        len(flat),
+        sum(statuses.values()),
+        seconds,
+        flat,
+        dict(statuses),
+        server_cpu_ms=server_cpu * per_request,
+        client_cpu_ms=client_cpu * per_request,
+    )
+
+
+def server_cpu_seconds() -> float:
+    """User + system CPU time of every process this one started (the one server running, its workers)."""
+    total = 0.0
+    for process in psutil.Process().children(recursive=True):
+        try:
+            times = process.cpu_times()
+        except psutil.Error:  # gone between listing and reading
+            continue
+        total += times.user + times.system
+    return total
 
 
 def in_process(calls: dict[str, Callable[[int], Any]], n: int) -> list[LoadResult]:
@@ -283,17 +318,62 @@ def mlflow_server(model_uri: str, tracking_uri: str, workers: int) -> Iterator[i
 
 def pyfunc_record(item: dict[str, Any]) -> dict[str, Any]:
     """The same lead in the pyfunc's input shape (`features.records.flat_frame`: attributes as columns)."""
-    record: dict[str, Any] = flat_frame([item]).iloc[0].to_dict()
-    return record
+    return {str(key): value for key, value in flat_frame([item]).iloc[0].to_dict().items()}
 
 
-# --- report ---------------------------------------------------------------------------------------------------
+# --- report -------------------------------------------------------------------------------------------------
+
+
+def cost_model(results: list[LoadResult]) -> str:
+    """What each side spends per request at concurrency 8 (the best setups), and what 3x the peer's throughput
+    would take. On two shared cores both servers are CPU-bound there, so the throughput ratio follows the CPU
+    ratio: (F + y + L_peer) / (O + x + L_ours), with x the engine's and y the pyfunc's CPU time in process, O and F
+    the rest of each server's CPU time per request, L the load generator's."""
+    by_label = {(r.label, r.concurrency): r for r in results}
+    engine, pyfunc = by_label[("in-process: ScoringEngine.score", 1)], by_label[("in-process: pyfunc.predict", 1)]
+    assert engine.cpu_ms is not None and pyfunc.cpu_ms is not None
+    x, y = float(np.mean(engine.cpu_ms)), float(np.mean(pyfunc.cpu_ms))
+    ours = max(
+        (
+            r
+            for r in results
+            if r.label.startswith("BentoML /score,") and "batching" not in r.label and r.concurrency == 8
+        ),
+        key=lambda r: r.throughput,
+    )
+    peer = max((r for r in results if r.label.startswith("mlflow") and r.concurrency == 8), key=lambda r: r.throughput)
+    floor = by_label[("BentoML floor: constant answer, 1 worker", 1)]
+    o, f = ours.server_cpu_ms - x, peer.server_cpu_ms - y
+    ours_total, peer_total = ours.server_cpu_ms + ours.client_cpu_ms, peer.server_cpu_ms + peer.client_cpu_ms
+    # With the pyfunc at issue 12's limit (y = 2x), 3x the peer needs F + 2x + L_peer >= 3 (O + x + L_ours).
+    x_for_3x = f + peer.client_cpu_ms - 3 * (o + ours.client_cpu_ms)
+    # With the engine as it is, 3x needs the service's own cost per request at most:
+    o_for_3x = (f + y + peer.client_cpu_ms) / 3 - x - ours.client_cpu_ms
+    lines = [
+        "\n### Where the CPU goes at concurrency 8, and what 3x would take\n",
+        f"- ours ({ours.label}): {ours.server_cpu_ms:.2f} ms of server CPU per request = engine x {x:.2f} ms "
+        f"(in process) + the rest O {o:.2f} ms (BentoML, parsing, the answer, the prediction log; BentoML's floor "
+        f"alone: {floor.server_cpu_ms:.2f} ms); load generator {ours.client_cpu_ms:.2f} ms",
+        f"- peer ({peer.label}): {peer.server_cpu_ms:.2f} ms = pyfunc.predict y {y:.2f} ms (in process) + the rest "
+        f"F {f:.2f} ms; load generator {peer.client_cpu_ms:.2f} ms",
+        f"- CPU per request, peer / ours: {peer_total / ours_total:.2f}x; throughput ratio measured: "
+        f"{ours.throughput / peer.throughput:.2f}x",
+        f"- with the pyfunc at issue 12's limit (y = 2x), 3x the peer needs x <= F + L_peer - 3 (O + L_ours) = "
+        f"{x_for_3x:.2f} ms" + (" (no engine is that fast)" if x_for_3x <= 0 else ""),
+        f"- with this engine and this pyfunc, 3x the peer needs O <= (F + y + L_peer) / 3 - x - L_ours = "
+        f"{o_for_3x:.2f} ms, against {o:.2f} ms now and BentoML's floor of {floor.server_cpu_ms:.2f} ms",
+    ]
+    return "\n".join(lines)
 
 
 def row(result: LoadResult) -> str:
+    if result.cpu_ms is not None:  # in-process: the CPU time of the calls themselves
+        cpu = f"{np.mean(result.cpu_ms):.2f} | -"
+    else:
+        cpu = f"{result.server_cpu_ms:.2f} | {result.client_cpu_ms:.2f}"
     return (
         f"| {result.label} | {result.concurrency} | {result.requests:,} | {result.throughput:,.0f} | "
-        f"{result.pct(50):.2f} | {result.pct(90):.2f} | {result.pct(99):.2f} | {result.errors}"
+        f"{result.pct(50):.2f} | {result.pct(90):.2f} | {result.pct(99):.2f} | {cpu} | {result.errors}"
         + "".join(f" (HTTP {status}: {n})" for status, n in sorted(result.error_statuses.items()))
         + " |"
     )
@@ -376,6 +456,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     tracking_uri = settings.resolved_tracking_uri()
     model_uri = f"models:/{settings.model_name}/{imported.mlflow_version}"
     score_bodies = single_lead_bodies(items)
+    # The same leads asking for the numbers alone: what the MLflow peer answers.
+    plain_bodies = [json.dumps({"leads": [item], "reasons": False}).encode() for item in items]
 
     import mlflow
 
@@ -402,8 +484,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         n1,
     )
     if args.floors_only:
-        by_label = {r.label: r for r in results}
-        py, eng = by_label["in-process: pyfunc.predict"], by_label["in-process: ScoringEngine.score"]
+        floors = {r.label: r for r in results}
+        py, eng = floors["in-process: pyfunc.predict"], floors["in-process: ScoringEngine.score"]
+        assert py.cpu_ms is not None and eng.cpu_ms is not None
         py_cpu, eng_cpu = np.median(py.cpu_ms), np.median(eng.cpu_ms)
         print(
             f"pyfunc.predict p50 {py.pct(50):.3f} ms, ScoringEngine.score p50 {eng.pct(50):.3f} ms: "
@@ -419,10 +502,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     with bentoml_server(_floor, 1) as port:
         results.append(run_load(port, "/score", score_bodies, 1, n1, cap, "BentoML floor: constant answer, 1 worker"))
     for workers in worker_counts:
+        plural = "s" if workers > 1 else ""
         with bentoml_server(service, workers) as port:
             for c, n in ((1, n1), (8, n8)):
-                label = f"BentoML /score, {workers} worker{'s' if workers > 1 else ''}"
+                label = f"BentoML /score, {workers} worker{plural}"
                 results.append(run_load(port, "/score", score_bodies, c, n, cap, label))
+            for c, n in ((1, n1), (8, n8)):
+                label = f"BentoML /score without reasons, {workers} worker{plural}"
+                results.append(run_load(port, "/score", plain_bodies, c, n, cap, label))
     for workers in worker_counts:
         with mlflow_server(model_uri, tracking_uri, workers) as port:
             for c, n in ((1, n1), (8, n8)):
@@ -466,8 +553,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{len(items)} different single-lead requests ({events_per_lead:.0f} events per lead on average), cycled; "
         f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) at the end.\n"
     )
-    emit("| setup | concurrency | requests | requests/s | p50 ms | p90 ms | p99 ms | errors |")
-    emit("|---|---|---|---|---|---|---|---|")
+    emit(
+        "| setup | concurrency | requests | requests/s | p50 ms | p90 ms | p99 ms | server CPU ms/request "
+        "| load generator CPU ms/request | errors |"
+    )
+    emit("|---|---|---|---|---|---|---|---|---|---|")
     for result in results:
         emit(row(result))
     by_label = {(r.label, r.concurrency): r for r in results}
@@ -498,11 +588,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         best_mlflow = max(
             (r for r in results if r.label.startswith("mlflow") and r.concurrency == c), key=lambda r: r.throughput
         )
+        best_plain = max(
+            (r for r in results if r.label.startswith("BentoML /score without reasons") and r.concurrency == c),
+            key=lambda r: r.throughput,
+        )
         emit(
             f"- concurrency {c}: best BentoML ({best_ours.label}) {best_ours.throughput:,.0f} req/s, p99 "
             f"{best_ours.pct(99):.1f} ms vs best MLflow ({best_mlflow.label}) {best_mlflow.throughput:,.0f} req/s, "
-            f"p99 {best_mlflow.pct(99):.1f} ms: {best_ours.throughput / best_mlflow.throughput:.1f}x the throughput"
+            f"p99 {best_mlflow.pct(99):.1f} ms: {best_ours.throughput / best_mlflow.throughput:.2f}x the throughput; "
+            f'the same answer as the peer (`"reasons": false`, {best_plain.label}): '
+            f"{best_plain.throughput:,.0f} req/s, p99 {best_plain.pct(99):.1f} ms: "
+            f"{best_plain.throughput / best_mlflow.throughput:.2f}x"
         )
+    emit(cost_model(results))
     emit(f"\n### /rank with {args.rank_leads:,} leads\n")
     emit(
         f"{args.rank_leads:,} leads, {n_events:,} events, {len(rank_body) / 1e6:.1f} MB of JSON, hours capacity "

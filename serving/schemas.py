@@ -174,12 +174,23 @@ Leads = Annotated[
 ]
 
 
+WithReasons = Annotated[
+    bool,
+    Field(
+        description="Whether to word each lead's reasons (the default). false answers the numbers alone, with "
+        "empty reason lists: for callers that only store the score, at about half the work per lead.",
+        json_schema_extra=_example(True),
+    ),
+]
+
+
 class ScoreRequest(_Strict):
     """Body of POST /score."""
 
     model_config = ConfigDict(json_schema_extra={"example": {"leads": [LEAD_EXAMPLE]}})
 
     leads: Leads
+    reasons: WithReasons = True
 
 
 class TeamRep(Rep):
@@ -223,6 +234,7 @@ class RankRequest(_Strict):
         description="Count only closes expected within this many days (uses expected_days_to_close).",
         json_schema_extra=_example(90.0),
     )
+    reasons: WithReasons = True
 
 
 # --- responses ----------------------------------------------------------------------------------------------
@@ -290,7 +302,8 @@ class ScoredLead(BaseModel):
         json_schema_extra=_example(24.0),
     )
     reasons: list[Reason] = Field(
-        description="Up to 3 reasons pushing the score up, then up to 3 pushing it down.",
+        description="Up to 3 reasons pushing the score up, then up to 3 pushing it down; empty when the request "
+        'said "reasons": false.',
     )
 
 

@@ -66,17 +66,23 @@ class ScoringEngine:
         self.schema: FeatureSchema = model.schema
         self.explainer = Explainer(model)
 
-    def _predict(self, leads: Sequence[Lead], now_us: int) -> tuple[PreparedLeads, Prediction, list[list[Any]]]:
+    def _predict(
+        self, leads: Sequence[Lead], now_us: int, with_reasons: bool
+    ) -> tuple[PreparedLeads, Prediction, list[list[Any]]]:
         prepared = prepare(leads, self.schema, self.limits, now_us)
         try:
             # Straight from the request's arrays: no DataFrames on the way (most of the time of one lead).
-            predictions, reasons = self.explainer(prepared.columns)
+            if with_reasons:
+                predictions, reasons = self.explainer(prepared.columns)
+            else:
+                predictions, reasons = self.model.predict(prepared.columns), [[] for _ in prepared.lead_ids]
         except FeatureInputError as exc:  # the checks above should leave nothing for the features to refuse
             raise RequestError(400, f"cannot compute features: {exc}", [Problem("leads", str(exc))]) from None
         return prepared, predictions, reasons
 
-    def score(self, leads: Sequence[Lead], now_us: int) -> Answer:
-        prepared, pred, reasons = self._predict(leads, now_us)
+    def score(self, leads: Sequence[Lead], now_us: int, with_reasons: bool = True) -> Answer:
+        """The /score answer; without reasons every lead's list is empty (the numbers are the same)."""
+        prepared, pred, reasons = self._predict(leads, now_us, with_reasons)
         request_id = uuid.uuid4().hex
         body = {
             "request_id": request_id,
@@ -103,11 +109,12 @@ class ScoringEngine:
         objective: Objective,
         horizon_days: float | None,
         now_us: int,
+        with_reasons: bool = True,
     ) -> Answer:
         problems = self._capacity_problems(capacity)
         if problems:
             raise RequestError(400, "invalid capacity", problems)
-        prepared, pred, reasons = self._predict(leads, now_us)
+        prepared, pred, reasons = self._predict(leads, now_us, with_reasons)
         scored = self._scored_frame(prepared, pred, capacity, objective, horizon_days)
         try:
             result = hand_off(scored, capacity, objective=objective, horizon_days=horizon_days)

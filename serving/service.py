@@ -238,12 +238,16 @@ class LeadScorer:
         return self._ready
 
     @bentoml.api(route="/score", input_spec=ScoreRequest, output_spec=ScoreResponse)
-    async def score(self, leads: list[Lead], ctx: bentoml.Context) -> Response:
+    async def score(self, leads: list[Lead], ctx: bentoml.Context, reasons: bool = True) -> Response:
         """Score leads: the calibrated chance each one closes, its expected selling hours and days to close,
-        and the three reasons pushing its score up and the three pushing it down. Leads come back in request
-        order; every scored lead is recorded in the prediction log before the answer is sent. A retry with the
-        same Idempotency-Key gets the same answer and is not logged again."""
-        return await self._handle(ctx, "score", leads, leads, lambda now_us: self.engine.score(leads, now_us))
+        and the three reasons pushing its score up and the three pushing it down (`"reasons": false` leaves them
+        out). Leads come back in request order; every scored lead is recorded in the prediction log before the
+        answer is sent. A retry with the same Idempotency-Key gets the same answer and is not logged again."""
+        # What a retry must repeat; the default leaves the fingerprint as it was before the option existed.
+        payload = leads if reasons else [leads, reasons]
+        return await self._handle(
+            ctx, "score", leads, payload, lambda now_us: self.engine.score(leads, now_us, reasons)
+        )
 
     @bentoml.api(route="/rank", input_spec=RankRequest, output_spec=RankResponse)
     async def rank(
@@ -253,16 +257,18 @@ class LeadScorer:
         ctx: bentoml.Context,
         objective: Objective = "closes",
         horizon_days: float | None = None,
+        reasons: bool = True,
     ) -> Response:
         """Score leads and hand sales exactly the ones that fit the team's capacity: every lead with its rank,
         stage (sales_ready, marketing_qualified, nurture), assigned rep and reasons, plus the cut-off and a
         one-sentence statement of what 'qualified' means with this capacity."""
+        payload = [leads, capacity, objective, horizon_days] + ([] if reasons else [reasons])
         return await self._handle(
             ctx,
             "rank",
             leads,
-            [leads, capacity, objective, horizon_days],
-            lambda now_us: self.engine.rank(leads, capacity, objective, horizon_days, now_us),
+            payload,
+            lambda now_us: self.engine.rank(leads, capacity, objective, horizon_days, now_us, reasons),
         )
 
     @model_api.get(

@@ -168,6 +168,7 @@ def test_the_same_key_for_a_different_request_is_refused(client: Any, trained: T
     for path, body in (
         ("/score", {"leads": [{**lead, "source": "cold_call"}]}),
         ("/rank", {"leads": [lead], "capacity": {"hours": 10}}),  # the same leads on another endpoint
+        ("/score", {"leads": [lead], "reasons": False}),  # the same leads, another answer asked for
     ):
         r = client.post(path, json=body, headers=headers)
         assert r.status_code == 422, r.text

@@ -62,6 +62,24 @@ def test_score_answers_probabilities_and_reasons(client: Any, trained: Trained) 
     assert {w["code"] for w in body["warnings"]} <= {"events_after_as_of"}
 
 
+def test_score_without_reasons_gives_the_same_numbers(client: Any, trained: Trained) -> None:
+    leads = request_leads(trained.history, 5)
+    with_reasons = client.post("/score", json={"leads": leads})
+    r = client.post("/score", json={"leads": leads, "reasons": False})
+    assert r.status_code == 200 and with_reasons.status_code == 200, r.text
+    plain, full = r.json(), with_reasons.json()
+    assert [x["reasons"] for x in plain["leads"]] == [[]] * 5
+    assert any(x["reasons"] for x in full["leads"])
+    assert [x["lead_id"] for x in plain["leads"]] == [x["lead_id"] for x in full["leads"]]
+    for k in ("p_close", "expected_hours", "expected_days_to_close"):
+        # Equal to the last bits: with reasons the probability is summed from the contributions.
+        assert [x[k] for x in plain["leads"]] == pytest.approx([x[k] for x in full["leads"]], rel=1e-12)
+    assert plain["warnings"] == full["warnings"]
+    # Explicitly true is the default.
+    again = client.post("/score", json={"leads": leads, "reasons": True}).json()
+    assert [x["reasons"] for x in again["leads"]] == [x["reasons"] for x in full["leads"]]
+
+
 def test_score_matches_the_registered_pyfunc(client: Any, trained: Trained) -> None:
     import mlflow
 
@@ -117,6 +135,9 @@ def test_as_of_defaults_to_now(client: Any) -> None:
         ({"leads": []}, "leads"),
         ({"lead": []}, "leads"),
         ({"leads": [lead()], "extra": 1}, "extra"),
+        ({"leads": [lead()], "reasons": "no"}, "reasons"),
+        ({"leads": [lead()], "reasons": 0}, "reasons"),
+        ({"leads": [lead()], "reasons": None}, "reasons"),
     ],
 )
 def test_malformed_fields_are_400_with_their_path(client: Any, body: dict[str, Any], path: str) -> None:
@@ -296,6 +317,13 @@ def test_rank_with_an_hour_budget(client: Any, trained: Trained) -> None:
     assert body["statement"] == summary["statement"] and "40 selling hours" in body["statement"]
     assert summary["cutoff_closes_per_hour"] == pytest.approx(min(x["closes_per_hour"] for x in ready))
     assert all(x["reasons"] for x in ranked)
+    # The same handoff without reasons.
+    plain = client.post("/rank", json={"leads": leads, "capacity": {"hours": 40}, "reasons": False}).json()
+    assert [x["reasons"] for x in plain["leads"]] == [[]] * 30
+    assert [x["lead_id"] for x in plain["leads"]] == [x["lead_id"] for x in ranked]
+    assert [x["stage"] for x in plain["leads"]] == stages
+    assert [x["p_close"] for x in plain["leads"]] == pytest.approx([x["p_close"] for x in ranked], rel=1e-12)
+    assert plain["summary"]["leads_handed_off"] == summary["leads_handed_off"]
 
 
 def test_rank_assigns_a_team_by_segment(client: Any, trained: Trained) -> None:
