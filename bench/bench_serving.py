@@ -22,7 +22,7 @@ What it does, all in one session:
 
 Every HTTP row also gives the CPU time per request of the server's processes and of the load generator (the
 in-process rows: of the call itself), and "Where the CPU goes" splits each side into the model call measured in
-process and the rest (`cost_model`).
+process and the rest (`cpu_split`).
 
 Results go to stdout as Markdown (recorded runs are in BENCHMARKS.md).
 """
@@ -324,7 +324,7 @@ def pyfunc_record(item: dict[str, Any]) -> dict[str, Any]:
 # --- report -------------------------------------------------------------------------------------------------
 
 
-def cost_model(results: list[LoadResult]) -> str:
+def cpu_split(results: list[LoadResult]) -> str:
     """What each side spends per request at concurrency 8 (the best setups): the model call as measured in process
     (x: the engine, y: the pyfunc) and the rest of the server's CPU time (O, F), and the load generator's (L).
     When both servers are CPU-bound the throughput ratio follows (F + y + L_peer) / (O + x + L_ours). The in-process
@@ -596,7 +596,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{best_plain.throughput:,.0f} req/s, p99 {best_plain.pct(99):.1f} ms: "
             f"{best_plain.throughput / best_mlflow.throughput:.2f}x"
         )
-    emit(cost_model(results))
+    emit(cpu_split(results))
     emit(f"\n### /rank with {args.rank_leads:,} leads\n")
     emit(
         f"{args.rank_leads:,} leads, {n_events:,} events, {len(rank_body) / 1e6:.1f} MB of JSON, hours capacity "
