@@ -427,8 +427,9 @@ def train_bench_model(workdir: Path) -> BenchModel:
     return BenchModel(history, settings, imported, to_records(recent, history.events))
 
 
-def single_lead_bodies(items: list[dict[str, Any]]) -> list[bytes]:
-    return [json.dumps({"leads": [item]}).encode() for item in items]
+def single_lead_bodies(items: list[dict[str, Any]], **options: Any) -> list[bytes]:
+    """One /score body per lead; `options` are further request fields (e.g. reasons=False)."""
+    return [json.dumps({"leads": [item], **options}).encode() for item in items]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -453,7 +454,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     model_uri = f"models:/{settings.model_name}/{imported.mlflow_version}"
     score_bodies = single_lead_bodies(items)
     # The same leads asking for the numbers alone: what the MLflow peer answers.
-    plain_bodies = [json.dumps({"leads": [item], "reasons": False}).encode() for item in items]
+    plain_bodies = single_lead_bodies(items, reasons=False)
 
     import mlflow
 

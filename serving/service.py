@@ -260,8 +260,8 @@ class LeadScorer:
         reasons: bool = True,
     ) -> Response:
         """Score leads and hand sales exactly the ones that fit the team's capacity: every lead with its rank,
-        stage (sales_ready, marketing_qualified, nurture), assigned rep and reasons, plus the cut-off and a
-        one-sentence statement of what 'qualified' means with this capacity."""
+        stage (sales_ready, marketing_qualified, nurture), assigned rep and reasons (`"reasons": false` leaves
+        them out), plus the cut-off and a one-sentence statement of what 'qualified' means with this capacity."""
         payload = [leads, capacity, objective, horizon_days] + ([] if reasons else [reasons])
         return await self._handle(
             ctx,
